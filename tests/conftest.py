@@ -10,6 +10,8 @@ import pytest
 
 from sandbox.tls import SandboxCA
 
+pytest_plugins = ["tests.fixtures_misp", "tests.fixtures_azure", "tests.fixtures_keyvault"]
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 MISP_EVENTS = SHARED / "data" / "misp-events"
 

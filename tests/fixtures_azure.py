@@ -1,0 +1,1 @@
+"""Fixtures for the azure sandbox (filled in by its owner)."""

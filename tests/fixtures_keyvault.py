@@ -1,0 +1,1 @@
+"""Fixtures for the keyvault sandbox (filled in by its owner)."""

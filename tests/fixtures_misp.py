@@ -1,0 +1,1 @@
+"""Fixtures for the misp sandbox (filled in by its owner)."""
