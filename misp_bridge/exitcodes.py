@@ -1,0 +1,24 @@
+"""Exit codes of the command-line tools (DESIGN.md "Exit codes")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class SyncExit(IntEnum):
+    """script.py, check-config.py and delete-from-azure.py."""
+
+    OK = 0  # all done (check-config: usable)
+    FAILURES = 1  # finished, but something is pending or rejected (check-config: warnings only)
+    USAGE = 2  # usage or configuration error
+    MISP = 3  # MISP unreachable or refused
+    SENTINEL = 4  # Sentinel / Entra ID / Key Vault unreachable or refused
+    LOCKED = 5  # another run holds the state lock
+
+
+class PluginExit(IntEnum):
+    """pandora_to_misp.py."""
+
+    SENT = 0  # event created or sighting added (or a recovery run: nothing to do)
+    SPOOLED = 1  # MISP unavailable: the alert is kept in the spool for a later run
+    USAGE = 2  # bad arguments
