@@ -63,3 +63,71 @@ class LockHeld(BridgeError):
 
 class StateError(BridgeError):
     """The state database cannot be opened or written."""
+
+
+class RunLockHeld(LockHeld):
+    """The run lock on a state file stayed taken for the whole wait; names the file and the holder."""
+
+    def __init__(self, state_file: str, pid: int | None, waited: float) -> None:
+        self.state_file = state_file
+        self.pid = pid
+        self.waited = waited
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"Another sync run ({holder}) holds the lock on the state file {state_file}; "
+            f"waited {waited:g} s, try again when it has finished."
+        )
+
+
+class InvalidValue(BridgeError):
+    """A MISP attribute value cannot become a STIX pattern; names the type and the problem, not the value."""
+
+    def __init__(self, misp_type: str, problem: str) -> None:
+        self.misp_type = misp_type
+        self.problem = problem
+        super().__init__(f"A MISP {misp_type} attribute was skipped because its value {problem}.")
+
+
+class UnknownTechnique(BridgeError):
+    """An ATT&CK technique id is not in the packaged galaxy table."""
+
+    def __init__(self, technique_id: str, source: str = "techniques.json") -> None:
+        self.technique_id = technique_id
+        self.source = source
+        super().__init__(
+            f"ATT&CK technique {technique_id!r} is not in {source}; "
+            "use an id from the MISP mitre-attack-pattern galaxy such as 'T1110.001'."
+        )
+
+
+class AttackDataError(BridgeError):
+    """The ATT&CK technique table cannot be read or has the wrong shape."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(f"{source}: {problem}.")
+
+
+class RulesError(BridgeError):
+    """A triage rules file is wrong; names the file, the rule and the problem."""
+
+    def __init__(self, source: str, problem: str, rule_id: str | None = None) -> None:
+        self.source = source
+        self.problem = problem
+        self.rule_id = rule_id
+        where = f"{source}: rule {rule_id!r}" if rule_id else source
+        super().__init__(f"{where} {problem}.")
+
+
+class KeyVaultUnavailable(KeyVaultError):
+    """Key Vault or its Entra ID token endpoint is unreachable or kept failing (worth retrying later)."""
+
+
+class ConfigFileError(ConfigError):
+    """A settings file is missing or cannot be run; names the file (and the line) instead of a setting."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__("", problem, source)
+        # The file name is the subject of the sentence: "config.py not found at ...".
+        self.args = (f"{source} {problem}",)
