@@ -131,3 +131,55 @@ class ConfigFileError(ConfigError):
         super().__init__("", problem, source)
         # The file name is the subject of the sentence: "config.py not found at ...".
         self.args = (f"{source} {problem}",)
+
+
+class ManagementError(SentinelError):
+    """The Sentinel management (ARM) API refused a request; names the workspace and what to fix."""
+
+    def __init__(self, workspace: str, status: int, cause: str) -> None:
+        self.workspace = workspace
+        self.status = status
+        self.cause = cause
+        super().__init__(
+            f"The Sentinel management API refused workspace {workspace} (HTTP {status}): {cause}."
+        )
+
+
+class ManagementUnavailable(SentinelUnavailable):
+    """The Sentinel management (ARM) API kept failing or could not be reached after the retries."""
+
+    def __init__(self, workspace: str, reason: str) -> None:
+        self.workspace = workspace
+        self.reason = reason
+        super().__init__(f"The Sentinel management API for workspace {workspace} {reason}; try again later.")
+
+
+class SpoolError(BridgeError):
+    """The plugin's spool directory or one of its files cannot be written or read; names the path."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"Spool {path}: {problem}.")
+
+
+class MispRejected(MispError):
+    """MISP refused an event or a sighting for good (validation, permission); it is not retried."""
+
+    def __init__(self, what: str, status: int | None, reason: str) -> None:
+        self.what = what
+        self.status = status
+        self.reason = reason
+        code = f" ({status})" if status is not None else ""
+        super().__init__(f"MISP refused {what}{code}: {reason}.")
+
+
+class MispKeyRefused(MispUnavailable):
+    """MISP answered 403 to the API key; kept for a retry because the key may be fixed in Pandora."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"MISP at {url} refused the API key (403 Authentication failed); "
+            "check field 2 of the Pandora action (the key is not shown here)."
+        )

@@ -117,7 +117,9 @@ class TokenProvider:
             try:
                 if refresh:
                     # msal has no "force" flag for client credentials: drop its cached access tokens.
-                    for entry in app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                    # list(): msal's search is a generator over the dict remove_at() changes.
+                    cached = list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
+                    for entry in cached:
                         app.token_cache.remove_at(entry)
                 result = app.acquire_token_for_client(scopes=[self._scope])
             except requests.RequestException as exc:

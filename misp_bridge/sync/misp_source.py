@@ -31,6 +31,22 @@ def _describe(status: int, body: Any) -> str:
     return f"HTTP {status}"
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The requests/PyMISP error under PyMISP's constructor wrapper ("Unable to connect to MISP ...").
+
+    The constructor re-raises any failure as a bare PyMISPError inside its `except`, so the real cause
+    (refused connection, untrusted certificate, HTML body) is only on the implicit exception context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.RequestException, MISPServerError, PyMISPUnexpectedResponse)):
+            return current
+        current = current.__cause__ or current.__context__
+    return exc
+
+
 class MispSource:
     """A narrow gateway to MISP for the sync: connect, page events, page attributes, fetch one event."""
 
@@ -54,6 +70,7 @@ class MispSource:
         self.version: str | None = None
 
     def _fail(self, action: str, exc: BaseException) -> MispError:
+        exc = _root_cause(exc)
         if isinstance(exc, requests.exceptions.SSLError):
             return MispError(
                 f"MISP at {self.url}: TLS certificate not trusted while {action}; set misp_verifycert "

@@ -1,0 +1,281 @@
+"""The command line of pandora_to_misp.py: argv -> Alert -> extract -> classify -> build -> deliver.
+
+Pandora discards stdout, logs stderr and only logs the exit code, so a bad argument is one line on
+stderr with exit 2, everything else goes to the plugin's own log file, and no traceback ever escapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from misp_bridge import logsetup
+from misp_bridge.errors import AttackDataError, BridgeError, RulesError, UnknownTechnique, UsageError
+from misp_bridge.exitcodes import PluginExit
+from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS, Alert, BuiltEvent
+from misp_bridge.pandora.iocs_ip import IPNetwork
+from misp_bridge.pandora.publish import Budget, MispGateway, deliver
+from misp_bridge.pandora.spool import Spool, SpoolRecord
+from misp_bridge.redact import redact, register_secret
+
+PROG = "pandora_to_misp.py"
+ROOT = Path(__file__).resolve().parents[2]  # where pandora_to_misp.py sits, beside the package
+SYSTEM_SPOOL = Path("/var/spool/pandora_to_misp")
+SYSTEM_LOG = Path("/var/log/pandora/pandora_to_misp.log")
+LOG_NAME = "pandora_to_misp.log"
+RECOVER = "[RECOVER]"
+KEY_ENV = "MISP_KEY"
+PANDORA_KILL = 15.0  # Pandora's global_alert_timeout
+
+log = logging.getLogger("misp_bridge.pandora")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting: main() prints one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _in_range(low: int, high: int, what: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be {low}-{high}, got {text!r}")
+        return value
+
+    return convert
+
+
+def _one_of(choices: Sequence[str], what: str) -> Callable[[str], str]:
+    table = {choice.casefold(): choice for choice in choices}
+
+    def convert(text: str) -> str:
+        found = table.get(text.strip().casefold())
+        if found is None:
+            raise argparse.ArgumentTypeError(f"{what} must be one of {', '.join(choices)}; got {text!r}")
+        return found
+
+    return convert
+
+
+def _network(text: str) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a network such as 192.0.2.0/24") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 2.0 <= value < PANDORA_KILL:
+        raise argparse.ArgumentTypeError(f"must be 2 to under {PANDORA_KILL:g} seconds, got {text!r}")
+    return value
+
+
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 365:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or a number of hours, got {text!r}")
+    return value
+
+
+def _tags(text: str) -> list[str]:
+    return [tag.strip() for tag in text.split(",") if tag.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Turn a Pandora FMS alert into a triaged MISP event.")
+    add = parser.add_argument
+    add("-u", "--url", required=True, help="MISP URL, e.g. https://misp.example.org")
+    add("-k", "--key", required=True, help=f"MISP API key (may be empty when {KEY_ENV} is set)")
+    add("-a", "--agent", help="agent name (_agent_)")
+    add("-n", "--alert-name", help="alert name (_alert_name_)")
+    add("-d", "--alert-data", help="raw alert data (_data_)")
+    add("-t", "--tlp", type=_one_of(TLP_TAGS, "the TLP tag"), default="tlp:green")
+    add("-s", "--sharing", type=_in_range(0, 3, "sharing"), default=0, help="event distribution 0-3")
+    add("-l", "--threat-level", type=_in_range(1, 3, "the threat level"), help="1 High, 2 Medium, 3 Low")
+    add("-c", "--category", type=_one_of(IP_CATEGORIES, "the category"))
+    # nargs="+": an unquoted "-g SOC-Team, Critical-Alert" in field 6 arrives as two words.
+    add("-g", "--tags", nargs="+", action="extend", default=[], help="extra tags, comma-separated")
+    add("--agent-address", action="append", default=[], help="the agent's own address (repeatable)")
+    add("--never-report", type=_network, action="append", default=[], help="CIDR never reported")
+    add("--rules", type=Path, help="a triage rules file (TOML)")
+    add("--spool-dir", type=Path, help="where unsent events wait")
+    add("--flush-spool", action="store_true", help="send spooled events and exit")
+    add("--timeout", type=_seconds, default=10.0, help="total seconds for the run (default 10)")
+    add("--dedup-hours", type=_hours, default=24.0, help="duplicate window in hours (0 = off)")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", help="CA file to verify MISP's certificate")
+    tls.add_argument("--insecure", action="store_true", help="do not verify MISP's certificate")
+    add("--log-file", type=Path, help="the plugin's log file")
+    return parser
+
+
+def default_spool_dir() -> Path:
+    beside = ROOT / "spool"
+    usable = beside if beside.is_dir() else ROOT
+    return beside if os.access(usable, os.W_OK) else SYSTEM_SPOOL
+
+
+def _log_file(spool_dir: Path, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    return SYSTEM_LOG if spool_dir == SYSTEM_SPOOL else spool_dir.parent / LOG_NAME
+
+
+def _loose_paths(argv: Sequence[str]) -> tuple[Path | None, Path | None]:
+    """--spool-dir and --log-file from arguments that may not parse (a recovery run)."""
+    found: dict[str, Path] = {}
+    for index, item in enumerate(argv[:-1]):
+        if item in ("--spool-dir", "--log-file"):
+            found[item] = Path(argv[index + 1])
+    return found.get("--spool-dir"), found.get("--log-file")
+
+
+def _validate(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """Cross-argument checks; the API key to use."""
+    if not args.flush_spool:
+        missing = [flag for flag, value in (("-a/--agent", args.agent), ("-n/--alert-name", args.alert_name),
+                   ("-d/--alert-data", args.alert_data)) if value is None]  # fmt: skip
+        if missing:
+            raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    if not args.url.lower().startswith(("https://", "http://")):
+        raise UsageError(f"argument -u/--url: must start with https://, got {args.url!r}")
+    key = str(args.key).strip() or env.get(KEY_ENV, "").strip()
+    if not key:
+        raise UsageError(f"argument -k/--key: is empty and {KEY_ENV} is not set")
+    return key
+
+
+def _alert(args: argparse.Namespace) -> Alert:
+    return Alert(
+        url=args.url,
+        agent=args.agent,
+        name=args.alert_name,
+        data=args.alert_data,
+        tlp=args.tlp,
+        sharing=args.sharing,
+        threat_level=args.threat_level,
+        category=args.category,
+        tags=tuple(dict.fromkeys(tag for word in args.tags for tag in _tags(word))),
+        agent_addresses=tuple(args.agent_address),
+        never_report=tuple(args.never_report),
+    )
+
+
+def _build(args: argparse.Namespace, now: float) -> BuiltEvent:
+    from misp_bridge.pandora.event import build_event
+    from misp_bridge.pandora.iocs import extract
+    from misp_bridge.pandora.triage import classify, load_rules
+
+    alert = _alert(args)
+    rules = load_rules(args.rules)
+    extraction = extract(
+        alert.data,
+        own_addresses=(*alert.agent_addresses, alert.agent),
+        never_report=alert.never_report,
+    )
+    triage = classify(alert.name, alert.data, rules, extraction.json_data)
+    log.info("Triage of %r on %s: matched %s.", alert.name, alert.agent, ", ".join(triage.matched) or "none")
+    return build_event(alert, extraction, triage, now=now, dedup_hours=args.dedup_hours)
+
+
+def run(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> PluginExit:
+    if any(item.startswith(RECOVER) for item in argv):
+        spool_dir, log_file = _loose_paths(argv)
+        logsetup.configure(_log_file(spool_dir or default_spool_dir(), log_file))
+        log.info("Recovery run ([RECOVER] in the fields): nothing sent.")
+        return PluginExit.SENT
+    args = build_parser().parse_args(list(argv))
+    key = _validate(args, env)
+    register_secret(key)
+    spool_dir = args.spool_dir or default_spool_dir()
+    logsetup.configure(_log_file(spool_dir, args.log_file))
+    budget = Budget(args.timeout, monotonic)
+    verify: bool | str = args.ca_bundle or not args.insecure
+    if args.insecure:
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    spool = Spool(spool_dir, clock=clock)
+    gateway = MispGateway(args.url, key, budget, verify=verify)
+    built: BuiltEvent | None = None
+    try:
+        if not args.flush_spool:
+            built = _build(args, clock())
+        outcome = deliver(gateway, spool, budget, built)
+    except BridgeError:
+        raise
+    except Exception:
+        # Last resort: keep the alert, log the details in the file, one line on stderr.
+        log.exception("Unexpected error while handling the alert.")
+        if built is not None:
+            _emergency_spool(spool, built, args.url, clock())
+        raise
+    log.info(
+        "Done: %d created, %d sighted, %d replayed, %d spooled, %d failed.",
+        outcome.created,
+        outcome.sighted,
+        outcome.replayed,
+        outcome.spooled,
+        outcome.failed,
+    )
+    return outcome.code
+
+
+def _emergency_spool(spool: Spool, built: BuiltEvent, url: str, now: float) -> None:
+    record = SpoolRecord(built.event, url, now, 0, built.attacker_ip, built.ip_attribute_uuid)
+    try:
+        spool.add(record)
+    except BridgeError as exc:
+        log.error("The alert could not be spooled either: %s", exc)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
+
+
+def _file_only(message: str) -> None:
+    """Log an error to the log file only: stderr already got its one line."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, (), None)
+    for handler in logging.getLogger("misp_bridge").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (PluginExit)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        return int(run(args, os.environ))
+    except UsageError as exc:
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
+        return int(PluginExit.USAGE)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int) else int(PluginExit.USAGE)
+    except (RulesError, AttackDataError, UnknownTechnique) as exc:
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
+        _file_only(f"{PROG}: error: {exc}")
+        return int(PluginExit.USAGE)
+    except BridgeError as exc:
+        log.error("%s", exc)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
+        return int(PluginExit.SPOOLED)
+    except Exception as exc:  # noqa: BLE001 - the one place that keeps a traceback off stderr
+        print(f"{PROG}: error: unexpected {type(exc).__name__}; see the log file", file=sys.stderr)
+        return int(PluginExit.SPOOLED)

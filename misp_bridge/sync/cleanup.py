@@ -1,0 +1,359 @@
+"""Revoking indicators in Sentinel: to_ids changes, expired indicators and delete-from-azure.
+
+Sentinel's DELETE does not remove objects that came in through the upload API (CONTRACTS.md 5), so every
+clean-up here re-uploads the indicator under the same STIX id with `revoked: true` and a newer `modified`,
+through the run's own uploader (its batches and shared rate limiter), then marks it revoked in the state.
+Only indicators of our `sourcesystem` are touched: every management query filters `sources` and every
+item is checked again client-side.
+
+Where a revoked body comes from:
+- to_ids changes with a state: the MISP attribute (to_ids forced back on) and the event summary MISP
+  sends with it, through `convert_attribute`; ids the rebuild does not produce (the value changed since
+  the upload) are looked up in Sentinel in batches when the management API is configured.
+- everything else (to_ids with an empty state, expiry, delete-from-azure): the queryIndicators item,
+  which holds the stored pattern, validity and references.
+
+A run remembers what it revoked per workspace, so a second pass in the same run (to_ids, then expiry)
+does not revoke again an indicator that the query lag still shows as active.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
+from misp_bridge.sync.management import (
+    ManagementClient,
+    client_for,
+    external_id,
+    of_source,
+    properties,
+    require_management,
+)
+from misp_bridge.sync.sentinel import WorkspaceRefused
+from misp_bridge.sync.state import State
+from misp_bridge.sync.stix import convert_attribute, iso, revoked
+
+log = logging.getLogger("misp_bridge.cleanup")
+
+DeleteMode = Literal["all", "older_than", "uuid"]
+
+# State object -> workspace key -> ids revoked in this run. Keyed weakly on the run's State (one per
+# run) because RunContext is frozen and has no slot for it.
+_REVOKED_IN_RUN: weakref.WeakKeyDictionary[State, dict[str, set[str]]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One indicator to revoke: its STIX id and the body as stored (revoked() is applied on sending)."""
+
+    stix_id: str
+    body: Mapping[str, Any]
+
+
+# --- building bodies ------------------------------------------------------------------------------
+
+_ITEM_FIELDS: dict[str, str] = {
+    # queryIndicators property -> STIX property, for values copied as they are
+    "displayName": "name",
+    "description": "description",
+    "pattern": "pattern",
+    "patternVersion": "pattern_version",
+    "validFrom": "valid_from",
+    "validUntil": "valid_until",
+    "created": "created",
+    "createdByRef": "created_by_ref",
+    "confidence": "confidence",
+    "threatTypes": "indicator_types",
+    "labels": "labels",
+    "externalReferences": "external_references",
+    "objectMarkingRefs": "object_marking_refs",
+    "language": "lang",
+}
+
+
+def body_from_item(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The STIX indicator a queryIndicators item stands for, or None when it lacks what an upload needs."""
+    props = properties(item)
+    stix_id = external_id(item)
+    if not stix_id.startswith("indicator--") or not props.get("pattern") or not props.get("validFrom"):
+        return None
+    body: dict[str, Any] = {"type": "indicator", "spec_version": "2.1", "id": stix_id}
+    for source, target in _ITEM_FIELDS.items():
+        value = props.get(source)
+        if value not in (None, "", []):
+            body[target] = value
+    body["pattern_type"] = props.get("patternType") or "stix"
+    body.setdefault("created", props.get("validFrom"))
+    phases = [
+        {"kill_chain_name": p.get("killChainName"), "phase_name": p.get("phaseName")}
+        for p in props.get("killChainPhases") or []
+        if isinstance(p, Mapping) and p.get("killChainName") and p.get("phaseName")
+    ]
+    if phases:
+        body["kill_chain_phases"] = phases
+    extra = props.get("additionalData")
+    stored_modified = extra.get("modified") if isinstance(extra, Mapping) else None
+    # revoked() makes `modified` later than this; Sentinel's own update time is the safer floor.
+    body["modified"] = max(
+        (str(v) for v in (stored_modified, props.get("lastUpdatedTimeUtc"), body["created"]) if v),
+        default=str(body["created"]),
+    )
+    return body
+
+
+def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Revocation]:
+    for item in items:
+        if not of_source(item, source) or properties(item).get("revoked"):
+            continue
+        body = body_from_item(item)
+        if body is None:
+            log.warning("indicator %s cannot be rebuilt from Sentinel's reply; skipped", external_id(item))
+            continue
+        yield Revocation(body["id"], body)
+
+
+def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """stix id -> body of the indicators this attribute gave while it had to_ids set."""
+    event = attribute.get("Event")
+    as_uploaded = {**attribute, "to_ids": True, "deleted": False}
+    result = convert_attribute(
+        as_uploaded, event if isinstance(event, Mapping) else {}, ctx.options, ctx.now()
+    )
+    return {} if not isinstance(result, list) else {i.stix_id: i.body for i in result}
+
+
+# --- revoking -------------------------------------------------------------------------------------
+
+
+def _revoked_in_run(ctx: RunContext, target: WorkspaceTarget) -> set[str]:
+    return _REVOKED_IN_RUN.setdefault(ctx.state, {}).setdefault(target.key, set())
+
+
+def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Revocation]) -> CleanupResult:
+    """Re-upload each indicator revoked (once per run), record it in the state; a dry run only lists."""
+    done = _revoked_in_run(ctx, target)
+    todo: dict[str, Revocation] = {}
+    for revocation in revocations:
+        if revocation.stix_id not in done:
+            todo.setdefault(revocation.stix_id, revocation)
+    if not todo:
+        return CleanupResult({target.label: 0})
+    if ctx.dry_run:
+        for stix_id in todo:
+            log.info("workspace %s: would revoke %s (dry run)", target.label, stix_id)
+        ctx.summary.count(target.label, "would_revoke", len(todo))
+        return CleanupResult({target.label: 0}, would_revoke=tuple(todo))
+    now = ctx.now()
+    bodies = [revoked(r.body, now) for r in todo.values()]
+    size = ctx.settings.ms_max_indicators_request
+    batches = [bodies[start : start + size] for start in range(0, len(bodies), size)]
+    count = 0
+    errors: list[str] = []
+    try:
+        for result in target.uploader.upload_all(batches, workers=ctx.settings.ms_max_parallel_requests):
+            if result.delivered:
+                ctx.state.record_revoked(target.key, list(result.delivered))
+                done.update(result.delivered)
+                count += len(result.delivered)
+            for rejected in result.rejected:
+                errors.append(f"{rejected.stix_id}: {'; '.join(rejected.messages)}")
+            if result.failed and result.error:
+                errors.append(f"{len(result.failed)} not revoked: {result.error}")
+    except WorkspaceRefused as exc:
+        errors.append(str(exc))
+    for error in errors:
+        log.error("workspace %s: revocation failed: %s", target.label, error)
+    ctx.summary.count(target.label, "revoked", count)
+    log.info("workspace %s: revoked %d indicators", target.label, count)
+    return CleanupResult(
+        {target.label: count}, errors=tuple(f"workspace {target.label}: {e}" for e in errors)
+    )
+
+
+def merge(results: Iterable[CleanupResult]) -> CleanupResult:
+    """One result for the whole run out of per-workspace ones."""
+    revoked_counts: dict[str, int] = {}
+    would: list[str] = []
+    errors: list[str] = []
+    for result in results:
+        for label, count in result.revoked.items():
+            revoked_counts[label] = revoked_counts.get(label, 0) + count
+        would.extend(result.would_revoke)
+        errors.extend(result.errors)
+    return CleanupResult(revoked_counts, tuple(would), tuple(errors))
+
+
+# --- --verify-recent-toids-change -----------------------------------------------------------------
+
+
+def _toids_from_state(
+    ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Revocation]:
+    uploaded = ctx.state.uploaded_for_attributes(target.key, list(attributes))
+    unresolved: list[str] = []
+    for attribute_uuid, stix_ids in uploaded.items():
+        rebuilt = _rebuild(ctx, attributes[attribute_uuid])
+        for stix_id in stix_ids:
+            if stix_id in rebuilt:
+                yield Revocation(stix_id, rebuilt[stix_id])
+            else:
+                unresolved.append(stix_id)
+    if not unresolved:
+        return
+    if not target.workspace.has_management:
+        log.warning(
+            "workspace %s: %d uploaded indicators changed in MISP and cannot be rebuilt; set "
+            "subscription_id, resourceGroupName and workspaceName in ms_auth to revoke them",
+            target.label,
+            len(unresolved),
+        )
+        return
+    source = ctx.settings.sourcesystem
+    yield from _from_items(
+        client_for(ctx, target).find(unresolved, source=source, include_revoked=False), source
+    )
+
+
+def _toids_from_sentinel(
+    ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Revocation]:
+    """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give."""
+    require_management(target.workspace, "find indicators to revoke while the state file is empty")
+    ids = [f"indicator--{attribute_uuid.lower()}" for attribute_uuid in attributes]
+    source = ctx.settings.sourcesystem
+    yield from _from_items(client_for(ctx, target).find(ids, source=source, include_revoked=False), source)
+
+
+def revoke_toids_changes(ctx: RunContext, *, event_uuid: str | None = None) -> CleanupResult:
+    """Revoke the indicators of attributes whose to_ids was turned off within timeframe_toids_change."""
+    filters: dict[str, Any] = {
+        "to_ids": 0,
+        "timestamp": ctx.settings.timeframe_toids_change,
+        "includeEventTags": True,
+    }
+    if event_uuid is not None:
+        filters["uuid"] = event_uuid
+    attributes = {
+        str(a["uuid"]): a
+        for a in ctx.misp.attributes(**filters)
+        if isinstance(a.get("uuid"), str) and a["uuid"]
+    }
+    log.info("%d MISP attributes lost their to_ids flag recently", len(attributes))
+    results = []
+    for target in ctx.targets:
+        if not attributes:
+            results.append(CleanupResult({target.label: 0}))
+            continue
+        if ctx.state.is_empty(target.key):
+            found = list(_toids_from_sentinel(ctx, target, attributes))
+        else:
+            found = list(_toids_from_state(ctx, target, attributes))
+        results.append(revoke(ctx, target, found))
+    return merge(results)
+
+
+# --- --delete-outdated-indicators -----------------------------------------------------------------
+
+
+def _of_event(ctx: RunContext, target: WorkspaceTarget, event_uuid: str) -> set[str]:
+    return {
+        stix_id for stix_id, _attr, _event in ctx.state.uploaded_body_ids(target.key, event_uuid=event_uuid)
+    }
+
+
+def _mentions_event(item: Mapping[str, Any], event_uuid: str) -> bool:
+    wanted = event_uuid.lower()
+    for reference in properties(item).get("externalReferences") or []:
+        if isinstance(reference, Mapping):
+            if str(reference.get("external_id") or reference.get("externalId") or "").lower() == wanted:
+                return True
+            if str(reference.get("url") or "").lower().rstrip("/").endswith("/" + wanted):
+                return True
+    return False
+
+
+def _query_items(
+    ctx: RunContext, target: WorkspaceTarget, client: ManagementClient, filters: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    # Read every page before revoking anything: revoked items leave the result set and would shift
+    # the offsets the later skip tokens point at.
+    source = ctx.settings.sourcesystem
+    query = {"sources": [source], "includeDisabled": False, **dict(filters)}
+    return [item for item in client.query(query) if of_source(item, source)]
+
+
+def _keep_event(
+    ctx: RunContext, target: WorkspaceTarget, items: list[dict[str, Any]], event_uuid: str | None
+) -> list[dict[str, Any]]:
+    if event_uuid is None:
+        return items
+    ids = _of_event(ctx, target, event_uuid)
+    return [item for item in items if external_id(item) in ids or _mentions_event(item, event_uuid)]
+
+
+def revoke_expired(ctx: RunContext, *, event_uuid: str | None = None) -> CleanupResult:
+    """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid)."""
+    results = []
+    now = iso(ctx.now())
+    for target in ctx.targets:
+        require_management(target.workspace, "find expired indicators")
+        items = _query_items(ctx, target, client_for(ctx, target), {"maxValidUntil": now})
+        items = _keep_event(ctx, target, items, event_uuid)
+        results.append(revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem)))
+    return merge(results)
+
+
+# --- delete-from-azure ----------------------------------------------------------------------------
+
+
+def _last_touched(item: Mapping[str, Any]) -> datetime | None:
+    props = properties(item)
+    stamps = []
+    for key in ("created", "lastUpdatedTimeUtc"):
+        value = props.get(key)
+        if isinstance(value, str) and value:
+            try:
+                stamps.append(datetime.fromisoformat(value.replace("Z", "+00:00")))
+            except ValueError:
+                continue
+    return max(stamps) if stamps else None
+
+
+def select_for_delete(
+    ctx: RunContext,
+    target: WorkspaceTarget,
+    *,
+    mode: DeleteMode,
+    older_than_days: int | None = None,
+    event_uuid: str | None = None,
+) -> list[Revocation]:
+    """Active indicators of our source in the workspace that delete-from-azure would revoke."""
+    require_management(target.workspace, "list the indicators delete-from-azure revokes")
+    items = _query_items(ctx, target, client_for(ctx, target), {})
+    if mode == "older_than":
+        cutoff = ctx.now() - timedelta(days=older_than_days or 0)
+        items = [i for i in items if (t := _last_touched(i)) is not None and t < cutoff]
+    elif mode == "uuid":
+        if not event_uuid:
+            return []
+        items = _keep_event(ctx, target, items, event_uuid)
+    return list(_from_items(items, ctx.settings.sourcesystem))
+
+
+__all__ = [
+    "CleanupResult",
+    "DeleteMode",
+    "Revocation",
+    "body_from_item",
+    "merge",
+    "revoke",
+    "revoke_expired",
+    "revoke_toids_changes",
+    "select_for_delete",
+]

@@ -1,0 +1,269 @@
+"""The upload feed of one workspace: batches in, a worker thread sending them, the state updated.
+
+`put()` adds an item to the current batch; a full batch goes into a small bounded queue that a thread
+drains through `SentinelUploader.upload_all` (its own few requests in flight and the shared limiter).
+That thread records every answer at once: delivered -> `record_delivered`, rejected -> `record_rejected`
+(logged with the MISP attribute uuid), failed after the retries -> `add_pending` for the next run.
+`drain()` (and leaving the `with` block) sends the partial batch and waits until every batch is answered.
+After Sentinel refuses the workspace, whatever is still put is kept pending without sending.
+A dry run only counts what would go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from misp_bridge.sync.sentinel import BatchResult, WorkspaceRefused
+from misp_bridge.sync.state import Pending
+from misp_bridge.sync.stix import _content_hash
+
+if TYPE_CHECKING:
+    from misp_bridge.sync.context import RunContext, WorkspaceTarget
+
+log = logging.getLogger("misp_bridge.sync")
+
+_END = object()
+_PUT_POLL = 0.2  # seconds between checks that the sender thread is still alive while the queue is full
+
+
+@dataclass(frozen=True)
+class Item:
+    """One STIX object to deliver, with what the state needs to remember about it."""
+
+    stix_id: str
+    body: Mapping[str, Any] = field(repr=False)
+    content_hash: str
+    attribute_uuid: str
+    event_uuid: str
+    valid_until: str | None
+
+
+def item_from_body(body: Mapping[str, Any], *, attribute_uuid: str = "", event_uuid: str = "") -> Item:
+    """An Item for a STIX body built elsewhere (a revoked copy); the hash is computed as stix.py does."""
+    until = body.get("valid_until")
+    return Item(
+        str(body.get("id", "")),
+        body,
+        _content_hash(body),
+        attribute_uuid,
+        event_uuid,
+        str(until) if until else None,
+    )
+
+
+@dataclass
+class UploadTotals:
+    """Counts of one feed (the summary gets the same numbers, per workspace)."""
+
+    delivered: int = 0
+    rejected: int = 0
+    failed: int = 0
+    would_upload: int = 0
+    refused: str | None = None
+
+
+class UploadFeed:
+    """See the module docstring. Use as a context manager; `put` is for the creating thread only."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        target: WorkspaceTarget,
+        *,
+        on_batch: Callable[[list[Item], list[str]], None] | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._target = target
+        self._on_batch = on_batch
+        self._size = ctx.settings.ms_max_indicators_request
+        self._workers = ctx.settings.ms_max_parallel_requests
+        self._buffer: list[Item] = []
+        self._queue: queue.Queue[object] | None = None
+        self._thread: threading.Thread | None = None
+        self._crash: BaseException | None = None
+        self._ended = False
+        # Batch object id -> (the batch itself, its items); the batch is kept so its id stays unique.
+        self._inflight: dict[int, tuple[list[Mapping[str, Any]], list[Item]]] = {}
+        self._lock = threading.Lock()
+        self.totals = UploadTotals()
+
+    # -- the caller's side ---------------------------------------------------------------------------
+
+    def __enter__(self) -> UploadFeed:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Also on an error (MISP failed mid-run): what was already queued is still delivered or kept.
+        self.drain()
+
+    @property
+    def refused(self) -> WorkspaceRefused | None:
+        return self._target.uploader.stopped
+
+    def put(self, item: Item, *, from_pending: bool = False) -> None:
+        if self._ctx.dry_run:
+            self.totals.would_upload += 1
+            self._ctx.summary.count(self._target.label, "would_upload")
+            return
+        if self.refused is not None:
+            if not from_pending:  # a pending one is already kept
+                self._keep_pending([item])
+            return
+        self._buffer.append(item)
+        if len(self._buffer) >= self._size:
+            self._send(self._buffer)
+            self._buffer = []
+
+    def drain(self) -> None:
+        """Send the partial batch and wait until every batch has its answer recorded."""
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            if self.refused is not None:
+                self._keep_pending(batch)
+            else:
+                self._send(batch)
+        if self._thread is not None and self._queue is not None:
+            if self._thread.is_alive():  # it reads until _END, so alive means the put cannot block forever
+                self._queue.put(_END)
+            self._thread.join()
+            self._thread = self._queue = None
+        if self._crash is not None:
+            crash, self._crash = self._crash, None
+            raise crash
+
+    def _send(self, items: list[Item]) -> None:
+        if self._thread is None:
+            self._ended = False
+            self._queue = queue.Queue(maxsize=max(2, self._workers))
+            self._thread = threading.Thread(
+                target=self._consume, name=f"feed-{self._target.label}", daemon=True
+            )
+            self._thread.start()
+        assert self._queue is not None
+        while True:
+            try:
+                self._queue.put(items, timeout=_PUT_POLL)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self.drain()  # raises the sender's crash
+                    self._keep_pending(items)
+                    return
+
+    # -- the sender thread -------------------------------------------------------------------------
+
+    def _batches(self) -> Iterator[Sequence[Mapping[str, Any]]]:
+        assert self._queue is not None
+        while not self._ended:
+            entry = self._queue.get()
+            if entry is _END:
+                self._ended = True  # a second reader (after a crash) must not wait for another one
+                return
+            items: list[Item] = entry  # type: ignore[assignment]
+            bodies = [item.body for item in items]
+            with self._lock:
+                self._inflight[id(bodies)] = (bodies, items)
+            yield bodies
+
+    def _consume(self) -> None:
+        uploader = self._target.uploader
+        try:
+            for result in uploader.upload_all(self._batches(), workers=self._workers):
+                self._record(result)
+        except WorkspaceRefused as exc:
+            self.totals.refused = str(exc)
+            self._ctx.summary.error(self._target.label, str(exc))
+            log.error("%s; its remaining indicators are kept for the next run", exc)  # noqa: TRY400
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by drain()
+            self._crash = exc
+            # Keep reading so the caller never blocks on a full queue, and keep every unanswered item.
+            for _batch in self._batches():
+                pass
+            with self._lock:
+                unanswered = [item for _bodies, items in self._inflight.values() for item in items]
+                self._inflight.clear()
+            with contextlib.suppress(BaseException):  # the state may be what failed; the crash is reported
+                self._keep_pending(unanswered)
+
+    def _record(self, result: BatchResult) -> None:
+        with self._lock:
+            _bodies, items = self._inflight.pop(id(result.objects), (list(result.objects), []))
+        if not items:  # not ours (cannot happen), but never lose track of objects silently
+            log.error("workspace %s: an upload answer matched no batch", self._target.label)
+            return
+        try:
+            self._record_items(result, items)
+        except BaseException:
+            # Sentinel may hold them, the state cannot say so: resend next run (an upsert, harmless).
+            with contextlib.suppress(BaseException):
+                self._keep_pending(items)
+            raise
+
+    def _record_items(self, result: BatchResult, items: list[Item]) -> None:
+        state, key, label = self._ctx.state, self._target.key, self._target.label
+        by_id = {item.stix_id: item for item in items}
+        delivered = [by_id[stix_id] for stix_id in result.delivered if stix_id in by_id]
+        if delivered:
+            state.record_delivered(
+                key,
+                [
+                    (i.stix_id, i.content_hash, i.attribute_uuid, i.event_uuid, i.valid_until)
+                    for i in delivered
+                ],
+            )
+            self.totals.delivered += len(delivered)
+            self._ctx.summary.count(label, "uploaded", len(delivered))
+        if result.rejected:
+            rows = []
+            for rejected in result.rejected:
+                item = items[rejected.index]
+                message = "; ".join(rejected.messages)
+                log.warning(
+                    "workspace %s: Sentinel rejected %s (MISP attribute %s, event %s): %s",
+                    label,
+                    item.stix_id,
+                    item.attribute_uuid or "unknown",
+                    item.event_uuid or "unknown",
+                    message,
+                )
+                rows.append((item.stix_id, item.content_hash, item.attribute_uuid, message))
+            state.record_rejected(key, rows)
+            self.totals.rejected += len(rows)
+            self._ctx.summary.count(label, "rejected", len(rows))
+        failed = [by_id[stix_id] for stix_id in result.failed if stix_id in by_id]
+        if failed:
+            if self.refused is None:
+                log.warning(
+                    "workspace %s: %d indicators not delivered (%s); kept for the next run",
+                    label,
+                    len(failed),
+                    result.error,
+                )
+            self._keep_pending(failed)
+        if self._on_batch is not None:
+            self._on_batch(items, [item.stix_id for item in delivered])
+
+    def _keep_pending(self, items: Sequence[Item]) -> None:
+        self._ctx.state.add_pending(
+            self._target.key,
+            [
+                Pending(
+                    self._target.key, i.stix_id, i.body, i.content_hash, i.attribute_uuid, i.event_uuid, 0
+                )
+                for i in items
+            ],
+        )
+        self.totals.failed += len(items)
+        self._ctx.summary.count(self._target.label, "failed", len(items))

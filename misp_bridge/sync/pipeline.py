@@ -1,0 +1,234 @@
+"""One sync run: MISP pages -> indicators -> state -> Sentinel, for every workspace at once.
+
+Lifecycle (see `run_sync`): the caller builds a RunContext and holds the state lock; then, per workspace,
+the indicators left pending by earlier runs are sent first; then MISP is streamed one page at a time;
+each event is converted, each page's indicators are classified against the state per workspace, and the
+new or changed ones go, in batches, to that workspace's upload feed: a thread running the uploader's
+`upload_all` (a few requests in flight, the shared rate limiter) behind a small bounded queue. Memory is
+one MISP page plus the queued and in-flight batches, whatever the size of MISP.
+
+A workspace Sentinel refuses (403, 404, no token) stops alone: what it still had to send is kept
+pending in the state for the next run. A dry run converts and classifies but sends nothing and writes
+no state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import IO, Any
+
+from misp_bridge.sync.context import (
+    CleanupResult,
+    RunContext,
+    WorkspaceTarget,
+    build_context,
+)
+from misp_bridge.sync.feed import Item, UploadFeed, UploadTotals, item_from_body
+from misp_bridge.sync.stix import Indicator, Skip, convert_event
+from misp_bridge.sync.summary import Summary
+
+__all__ = [
+    "CleanupResult",
+    "Item",
+    "RunContext",
+    "Summary",
+    "UploadTotals",
+    "WorkspaceTarget",
+    "build_context",
+    "finalize_summary",
+    "run_sync",
+    "upload_indicators",
+]
+
+log = logging.getLogger("misp_bridge.sync")
+
+# Indicators classified against the state at once: few queries, little memory.
+CLASSIFY_CHUNK = 1000
+
+ExistingIds = Callable[[RunContext, WorkspaceTarget, list[str]], set[str]]
+
+
+def upload_indicators(
+    ctx: RunContext,
+    target: WorkspaceTarget,
+    bodies: Iterable[Mapping[str, Any] | Item],
+    *,
+    on_batch: Callable[[list[Item], list[str]], None] | None = None,
+) -> UploadTotals:
+    """Upload STIX bodies or Items (e.g. revoked copies) to one workspace through the run's batching, limiter
+    and state bookkeeping: delivered ones are recorded, rejected ones recorded and logged, failed ones
+    kept pending. `on_batch(items, delivered_ids)` is called after each batch. A dry run counts only.
+    """
+    feed = UploadFeed(ctx, target, on_batch=on_batch)
+    with feed:
+        for body in bodies:
+            feed.put(body if isinstance(body, Item) else item_from_body(body))
+    return feed.totals
+
+
+@dataclass
+class _Page:
+    """One MISP page worth of indicators, handed to every workspace."""
+
+    items: list[Item]
+
+
+def _existing_lookup() -> ExistingIds | None:
+    try:
+        from misp_bridge.sync import management  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    lookup = getattr(management, "existing_ids", None)
+    return lookup if callable(lookup) else None
+
+
+class _Run:
+    """The state of one run_sync call (kept apart so run_sync itself reads as the lifecycle)."""
+
+    def __init__(self, ctx: RunContext, progress: Callable[[int], None] | None) -> None:
+        self.ctx = ctx
+        self.summary = ctx.summary
+        self.progress = progress
+        self.batch_size = ctx.settings.ms_max_indicators_request
+        self.lookup = _existing_lookup() if ctx.settings.ms_check_if_exist_in_sentinel else None
+
+    def send_pending(self, feeds: dict[str, UploadFeed]) -> None:
+        """Items an earlier run could not deliver go first, before anything from MISP."""
+        for target in self.ctx.targets:
+            feed = feeds[target.key]
+            count = 0
+            for pending in self.ctx.state.pending(target.key):
+                feed.put(
+                    Item(
+                        pending.stix_id,
+                        pending.body,
+                        pending.content_hash,
+                        pending.attribute_uuid,
+                        pending.event_uuid,
+                        _valid_until(pending.body),
+                    ),
+                    from_pending=True,
+                )
+                count += 1
+            if count:
+                log.info(
+                    "workspace %s: sending %d indicators left pending by an earlier run", target.label, count
+                )
+            # Pending first means delivered first: wait for them before MISP items can overlap them.
+            feed.drain()
+
+    def pages(self, event_uuid: str | None, parsed: IO[str] | None) -> Iterator[_Page]:
+        """Convert MISP events and yield their indicators a page at a time."""
+        page: list[Item] = []
+        for event in self.ctx.misp.events(self.ctx.settings.misp_event_filters, uuid=event_uuid):
+            self.summary.total("events")
+            if self.ctx.settings.write_parsed_eventid:
+                log.info("parsing MISP event id %s (uuid %s)", event.get("id"), event.get("uuid"))
+            previous: str | None = None
+            for result in convert_event(event, self.ctx.options, self.ctx.now()):
+                # A split composite (domain|ip) yields two indicators in a row for one attribute.
+                if result.attribute_uuid != previous or not previous:
+                    self.summary.total("attributes")
+                previous = result.attribute_uuid
+                if isinstance(result, Skip):
+                    self.summary.skip(result.reason)
+                    continue
+                self.summary.total("indicators")
+                if parsed is not None:
+                    parsed.write(json.dumps(dict(result.body), sort_keys=True) + "\n")
+                page.append(_item(result))
+            if self.progress is not None:
+                self.progress(1)
+            if len(page) >= CLASSIFY_CHUNK:
+                yield _Page(page)
+                page = []
+        if page:
+            yield _Page(page)
+        if event_uuid is not None and not self.summary.get_total("events"):
+            log.warning("no MISP event with uuid %s matches misp_event_filters", event_uuid)
+
+    def dispatch(self, page: _Page, feeds: dict[str, UploadFeed]) -> None:
+        """Classify a page against each workspace's state and queue what must go."""
+        pairs = [(item.stix_id, item.content_hash) for item in page.items]
+        for target in self.ctx.targets:
+            statuses = self.ctx.state.classify(target.key, pairs)
+            due: list[tuple[Item, str]] = []
+            for item in page.items:
+                status = statuses.get(item.stix_id, "new")
+                if status == "unchanged":
+                    self.summary.count(target.label, "unchanged")
+                elif status == "rejected":
+                    self.summary.count(target.label, "rejected_unchanged")
+                else:
+                    due.append((item, status))
+            due = self._not_in_sentinel(target, due)
+            feed = feeds[target.key]
+            for item, _status in due:
+                feed.put(item)
+
+    def _not_in_sentinel(
+        self, target: WorkspaceTarget, due: list[tuple[Item, str]]
+    ) -> list[tuple[Item, str]]:
+        """ms_check_if_exist_in_sentinel: ids the state never saw are looked up in Sentinel first."""
+        if self.lookup is None or not target.workspace.has_management:
+            return due
+        unknown = [item.stix_id for item, status in due if status == "new"]
+        found: set[str] = set()
+        for start in range(0, len(unknown), 100):
+            found |= self.lookup(self.ctx, target, unknown[start : start + 100])
+        if found:
+            self.summary.count(target.label, "exists_in_sentinel", len(found))
+        return [(item, status) for item, status in due if item.stix_id not in found]
+
+
+def run_sync(
+    ctx: RunContext, *, event_uuid: str | None = None, progress: Callable[[int], None] | None = None
+) -> Summary:
+    """One sync run; the caller holds the state lock. MISP errors propagate (MispError); a refused
+    workspace is noted in the summary and the others carry on."""
+    run = _Run(ctx, progress)
+    with ExitStack() as stack:
+        parsed: IO[str] | None = None
+        if ctx.parsed_indicators_path is not None:
+            parsed = stack.enter_context(ctx.parsed_indicators_path.open("w", encoding="utf-8"))
+        if ctx.response_log_path is not None and not ctx.dry_run:
+            ctx.response_log_path.write_text("", encoding="utf-8")  # one run's replies per file
+        feeds: dict[str, UploadFeed] = {}
+        for target in ctx.targets:
+            feeds[target.key] = stack.enter_context(UploadFeed(ctx, target))
+        if not ctx.dry_run:
+            run.send_pending(feeds)
+        for page in run.pages(event_uuid, parsed):
+            run.dispatch(page, feeds)
+    # Leaving the stack closed every feed: all batches are answered and recorded by now.
+    finalize_summary(ctx)
+    return ctx.summary
+
+
+def finalize_summary(ctx: RunContext) -> None:
+    """Copy the end-of-run figures kept elsewhere (state, uploaders) into the summary; idempotent."""
+    for target in ctx.targets:
+        ctx.summary.set(target.label, "pending", ctx.state.pending_count(target.key))
+        ctx.summary.set(target.label, "requests", target.uploader.stats.requests)
+        ctx.summary.set(target.label, "throttled", target.uploader.stats.throttled)
+    ctx.summary.finish()
+
+
+def _item(indicator: Indicator) -> Item:
+    return Item(
+        indicator.stix_id,
+        indicator.body,
+        indicator.content_hash,
+        indicator.attribute_uuid,
+        indicator.event_uuid,
+        str(indicator.body.get("valid_until") or "") or None,
+    )
+
+
+def _valid_until(body: Mapping[str, Any]) -> str | None:
+    value = body.get("valid_until")
+    return str(value) if value else None

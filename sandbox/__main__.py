@@ -1,0 +1,232 @@
+"""`python -m sandbox`: every emulator on loopback for a person, or `--demo` to watch both tools run.
+
+Default: start MISP, Entra ID, Sentinel and Key Vault, write DIR/config.py for script.py, print a line
+starting with "ready:" and serve until Ctrl-C or SIGTERM. `--demo`: the same, seeded, then runs
+check-config, the sync twice, and the Pandora plugin three times in this process, prints what MISP and
+Sentinel hold, and exits 0. The tools are imported lazily, step by step, so a tool that does not exist
+yet is reported as "not available yet" instead of ending the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from sandbox.launcher import PORT_OFFSETS, VAULT_ENV_FILE, Sandboxes, seed, start_all, write_config
+
+
+@dataclass(frozen=True)
+class Options:
+    directory: Path
+    seed: bool
+    port_base: int | None
+    demo: bool
+    window_seconds: float
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="Local HTTPS stand-ins for MISP, Entra ID, Sentinel and Key Vault (loopback only).",
+    )
+    add = parser.add_argument
+    add("--dir", type=Path, default=Path("sandbox-run"), help="CA, config.py, state, logs (./sandbox-run)")
+    add("--seed", action="store_true", help="seed MISP with the shared sample events")
+    add("--port-base", type=int, metavar="N", help="MISP N, Entra N+1, Sentinel N+2, Key Vault N+3")
+    add("--demo", action="store_true", help="seed, run both tools against the sandboxes, then exit")
+    add("--rate-window", type=float, default=60.0, metavar="SECONDS", help="Sentinel's rate window (60)")
+    args = parser.parse_args(argv)
+    if args.port_base is not None and not 1024 <= args.port_base <= 65535 - len(PORT_OFFSETS):
+        parser.error(f"--port-base must be 1024..{65535 - len(PORT_OFFSETS)}, got {args.port_base}")
+    if args.rate_window <= 0:
+        parser.error(f"--rate-window must be more than 0 seconds, got {args.rate_window:g}")
+    return Options(args.dir, args.seed or args.demo, args.port_base, args.demo, args.rate_window)
+
+
+def describe(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
+    """How to reach each emulator and use the written config (secrets stay in the config file)."""
+    rows = [
+        ("MISP", sandboxes.misp_url),
+        ("Entra ID", sandboxes.entra_url),
+        ("Sentinel", f"{sandboxes.sentinel_url} (upload, legacy and management APIs)"),
+        ("Key Vault", f"{sandboxes.vault_url} (MISP-Key, ClientSecret; reader: {VAULT_ENV_FILE})"),
+        ("CA", str(sandboxes.ca_path)),
+        ("config", str(config)),
+    ]
+    for name, value in rows:
+        print(f"  {name:<10} {value}", file=out)
+    print(
+        f"Try: python script.py --config {config}\n"
+        f"     python check-config.py --config {config}\n"
+        f"  REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, when set, override the CA a tool is given: "
+        f"export REQUESTS_CA_BUNDLE={sandboxes.ca_path}",
+        file=out,
+    )
+
+
+# --- the demo ----------------------------------------------------------------------------------------
+
+SSH_ALERT = (
+    "Oct 11 10:04:05 web01 sshd[2211]: Failed password for root from 185.220.101.4 port 51234 ssh2\n"
+    "Oct 11 10:04:07 web01 sshd[2211]: Failed password for root from 185.220.101.4 port 51240 ssh2\n"
+    "Oct 11 10:04:09 web01 sshd[2211]: Failed password for root from 185.220.101.4 port 51252 ssh2"
+)
+SURICATA_ALERT = json.dumps(
+    {
+        "timestamp": "2024-10-11T10:12:44.123456+0000",
+        "event_type": "alert",
+        "src_ip": "45.155.205.233",
+        "src_port": 40512,
+        "dest_ip": "10.0.0.5",
+        "dest_port": 445,
+        "proto": "TCP",
+        "alert": {
+            "signature": "ET SCAN Suspicious inbound to Microsoft SMB port 445",
+            "category": "Attempted Information Leak",
+            "severity": 2,
+            "metadata": {"mitre_technique_id": ["T1046"]},
+        },
+    }
+)
+
+
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One tool run of the demo: a title, the module holding `main(argv) -> int`, and its argv."""
+
+    title: str
+    module: str
+    argv: tuple[str, ...]
+
+
+def demo_steps(sandboxes: Sandboxes, config: Path) -> list[Step]:
+    sync = ("--config", str(config), "--no-progress")
+    plugin = (
+        "-u", sandboxes.misp_url, "-k", sandboxes.misp_key, "-a", "web01",
+        "--ca-bundle", str(sandboxes.ca_path),
+        "--spool-dir", str(sandboxes.directory / "spool"),
+        "--log-file", str(sandboxes.directory / "pandora_to_misp.log"),
+    )  # fmt: skip
+    ssh = (*plugin, "-n", "SSH brute force", "-d", SSH_ALERT)
+    return [
+        Step("check-config", "misp_bridge.checkconfig", ("--config", str(config))),
+        Step("sync (first run)", "misp_bridge.sync.cli", sync),
+        Step("sync (second run: nothing new to upload)", "misp_bridge.sync.cli", sync),
+        Step("pandora plugin: sshd brute force", "misp_bridge.pandora.cli", ssh),
+        Step(
+            "pandora plugin: Suricata alert",
+            "misp_bridge.pandora.cli",
+            (*plugin, "-n", "Suricata SMB scan", "-d", SURICATA_ALERT, "-t", "tlp:amber"),
+        ),
+        Step("pandora plugin: the sshd alert again (a sighting)", "misp_bridge.pandora.cli", ssh),
+    ]
+
+
+def _load(module: str) -> Callable[[list[str]], int] | None:
+    """The module's `main`, or None when the module (or its main) is not written yet."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # Only the step's own module being absent means "not yet"; a missing dependency is a real error.
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            return None
+        raise
+    main = getattr(loaded, "main", None)
+    return main if callable(main) else None
+
+
+def run_step(step: Step, out: TextIO) -> None:
+    print(f"\n=== {step.title} ===", file=out, flush=True)
+    try:
+        main = _load(step.module)
+        if main is None:
+            print(f"{step.title}: not available yet", file=out)
+            return
+        code = main(list(step.argv))
+    except SystemExit as exc:  # an argparse error in a tool still under construction
+        code = exc.code if isinstance(exc.code, int) else 2
+    except Exception as exc:  # the demo goes on: one broken tool must not hide the others
+        print(f"{step.title}: failed: {type(exc).__name__}: {exc}", file=out)
+        return
+    print(f"--> {step.title}: exit {code}", file=out, flush=True)
+
+
+def run_demo(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
+    # requests (inside msal and the Azure SDK) lets these override the verify= a tool passes (CONTRACTS.md
+    # 3), so a machine-wide bundle in the environment would make every sandbox certificate fail. Every
+    # demo request goes to the sandboxes, so trusting only their CA here is safe.
+    for name in CA_VARIABLES:
+        os.environ[name] = str(sandboxes.ca_path)
+    before = sandboxes.counts()
+    for step in demo_steps(sandboxes, config):
+        run_step(step, out)
+        sys.stderr.flush()
+    after = sandboxes.counts()
+    print("\n=== what the sandboxes hold ===", file=out)
+    for key, value in after.items():
+        print(f"  {key:<26} {value:>6}  (was {before[key]})", file=out)
+    print(f"  logs, state and spool are in {sandboxes.directory}", file=out, flush=True)
+
+
+# --- entry point -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set `stop`; the previous handlers come back afterwards (main may run in-process)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {number: signal.signal(number, handler) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    options = parse_args(argv)
+    stop = threading.Event()
+    try:
+        with (
+            _stop_on_signals(stop),
+            start_all(
+                options.directory, port_base=options.port_base, window_seconds=options.window_seconds
+            ) as sandboxes,
+        ):
+            if options.seed:
+                count, source = seed(sandboxes.misp)
+                print(f"MISP seeded with {count} events from {source}", file=out)
+            config = write_config(sandboxes)
+            describe(sandboxes, config, out)
+            if options.demo:
+                run_demo(sandboxes, config, out)
+                return 0
+            print(f"ready: {config} (Ctrl-C to stop)", file=out, flush=True)
+            while not stop.wait(0.5):
+                pass
+    except OSError as exc:  # a taken --port-base, an unwritable --dir
+        print(f"python -m sandbox: error: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print("sandbox stopped", file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
