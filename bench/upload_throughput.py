@@ -22,14 +22,10 @@ from typing import Any
 from _common import indicator, trusted_ca
 
 from misp_bridge.sync.auth import TokenProvider
+from misp_bridge.sync.context import LIMITER_MARGIN, WINDOW_SECONDS
 from misp_bridge.sync.ratelimit import SlidingWindow
 from misp_bridge.sync.sentinel import SentinelUploader
 from tests.fixtures_azure import start_azure
-
-try:  # the product's limiter slack, defined for a 60 s window
-    from misp_bridge.sync.context import LIMITER_MARGIN, WINDOW_SECONDS
-except ImportError:  # pragma: no cover - before the run context existed
-    LIMITER_MARGIN, WINDOW_SECONDS = 0.5, 60.0
 
 MAX_REQUESTS = 100
 PER_REQUEST = 100
@@ -65,7 +61,7 @@ def main() -> None:
         "--margin",
         type=float,
         default=-1.0,
-        help="limiter margin in seconds (default: the product's, scaled)",
+        help="limiter margin in seconds (default: the product's)",
     )
     args = parser.parse_args()
 
@@ -73,7 +69,7 @@ def main() -> None:
     rate = MAX_REQUESTS / window
     workers = args.workers or math.ceil(rate * args.latency) + 3
     total = args.windows * CEILING
-    margin = args.margin if args.margin >= 0 else LIMITER_MARGIN * window / WINDOW_SECONDS
+    margin = args.margin if args.margin >= 0 else LIMITER_MARGIN
     print(
         f"window {window:g} s ({MAX_REQUESTS} requests), latency {args.latency:g} s, "
         f"ms_max_parallel_requests = {workers} (ceil({rate:.1f} req/s x {args.latency:g} s) + 3), "

@@ -117,23 +117,6 @@ QUERY_VERDICTS: dict[int, Verdict] = {
 }
 
 
-# msal raises a ValueError (no AADSTS code reaches us) when the tenant's discovery document is refused,
-# which is how Entra ID answers an unknown tenant (AADSTS90002 on the wire): fragment -> sentence.
-AUTHORITY_PROBLEMS: dict[str, str] = {
-    "Unable to get authority configuration": "Entra ID at {host} does not know tenant {ws.tenant} "
-    "(AADSTS90002: the tenant does not exist; check tenant: the Directory (tenant) ID, and "
-    "ms_authority_host)",
-}
-
-
-def _explain_auth(exc: BridgeError, ws: Workspace, host: str) -> str:
-    text = str(exc)
-    for fragment, sentence in AUTHORITY_PROBLEMS.items():
-        if fragment in text:
-            return sentence.format(host=host, ws=ws)
-    return text
-
-
 def _error_text(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -261,7 +244,7 @@ class Prober:
         try:
             token = provider.token()
         except BridgeError as exc:
-            self._add("error", entra, "ms_auth", _explain_auth(exc, ws, self.settings.ms_authority_host))
+            self._add("error", entra, "ms_auth", str(exc))
             return
         self._add(
             "ok",

@@ -189,11 +189,10 @@ class SentinelApp(App):
 
     def _ingest(self, request: Request, list_key: str, allowed: frozenset[str], via: str) -> Response:
         workspace_id = request.params["wid"]
+        arrived = self.clock()  # record arrival, as the rate window counts it, not the end of validation
         response, count = self._ingest_checked(request, workspace_id, list_key, allowed, via)
         with self.store.lock:
-            self.store.upload_requests.append(
-                UploadRecord(self.clock(), workspace_id, count, response.status)
-            )
+            self.store.upload_requests.append(UploadRecord(arrived, workspace_id, count, response.status))
         return response
 
     def _ingest_checked(

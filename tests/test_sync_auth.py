@@ -129,3 +129,15 @@ def test_an_http_authority_is_refused_in_a_sentence(azure: AzureSandbox) -> None
 )
 def test_explain(reply: dict[str, object], expected: str) -> None:
     assert explain(reply) == expected
+
+
+def test_the_configured_ca_bundle_wins_over_requests_ca_bundle(
+    azure: AzureSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine-wide REQUESTS_CA_BUNDLE (certifi's here, which lacks the sandbox CA) must not override
+    ms_ca_bundle: requests lets the environment replace a session's verify unless it is pinned."""
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    assert azure.entra.valid(provider(azure).token()) is not None

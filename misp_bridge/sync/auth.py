@@ -7,6 +7,7 @@ msal as dicts: they become an `AuthError` whose sentence says what to fix, never
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -57,6 +58,48 @@ def explain(result: dict[str, Any]) -> str:
     return description.splitlines()[0]
 
 
+class _PinnedVerifySession(requests.Session):
+    """A session whose own CA bundle wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
+
+    requests lets those environment variables replace a session's `verify` (CONTRACTS.md 3), so a
+    configured `ms_ca_bundle` would silently lose to a machine-wide setting. Proxies still come from the
+    environment.
+    """
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        merged: Any = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None or verify is True:
+            merged["verify"] = self.verify
+        return merged
+
+
+def _http_client(verify: bool | str, timeout: float) -> requests.Session | None:
+    """msal's HTTP client: its default one unless a CA bundle must be pinned."""
+    if not isinstance(verify, str):
+        return None
+    session = _PinnedVerifySession()
+    session.verify = verify
+    session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("https://", adapter)
+    return session
+
+
+def _construction_error(exc: ValueError, authority_host: str, tenant: str) -> str:
+    """msal's constructor reads the tenant's discovery document; an unknown tenant fails there with a
+    ValueError (AADSTS90002 on the wire, but no code reaches us)."""
+    text = str(exc)
+    if "authority configuration" in text:
+        return (
+            f"Entra ID at {authority_host} does not know tenant {tenant} (AADSTS90002: the tenant does not "
+            "exist; check tenant: the Directory (tenant) ID, and ms_authority_host)"
+        )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"Entra ID authority {authority_host}/{tenant} is not usable: {first}"
+
+
 def is_microsoft_host(url: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     return host in MICROSOFT_AUTHORITY_HOSTS
@@ -81,7 +124,8 @@ class TokenProvider:
         self._tenant = tenant
         self._client_id = client_id
         self._secret = client_secret
-        self._authority = f"{authority_host.rstrip('/')}/{tenant}"
+        self._authority_host = authority_host.rstrip("/")
+        self._authority = f"{self._authority_host}/{tenant}"
         self._scope = scope
         self._verify = verify
         self._timeout = timeout
@@ -101,9 +145,10 @@ class TokenProvider:
                     instance_discovery=is_microsoft_host(self._authority),
                     verify=self._verify,
                     timeout=self._timeout,
+                    http_client=_http_client(self._verify, self._timeout),
                 )
             except ValueError as exc:
-                raise AuthError(f"Entra ID authority {self._authority} is not usable: {exc}") from None
+                raise AuthError(_construction_error(exc, self._authority_host, self._tenant)) from None
             except requests.RequestException as exc:  # msal's discovery call
                 raise SentinelUnavailable(
                     f"Entra ID at {self._authority} did not answer ({type(exc).__name__})"

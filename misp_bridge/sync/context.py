@@ -26,7 +26,8 @@ from misp_bridge.sync.state import State
 from misp_bridge.sync.stix import ConvertOptions, options_from_settings
 from misp_bridge.sync.summary import Summary
 
-# The limiter counts departures, Sentinel counts arrivals: a little slack avoids a 429 at the edge.
+# The limiter counts departures, Sentinel counts arrivals: slack (seconds) against network jitter avoids a
+# 429 at the window's edge. Absolute, not scaled with the window: jitter does not shrink with it.
 LIMITER_MARGIN = 0.5
 WINDOW_SECONDS = 60.0
 PARSED_INDICATORS_FILE = "parsed_indicators.txt"
@@ -128,7 +129,7 @@ def build_context(
             SlidingWindow(
                 settings.ms_max_requests_minute,
                 window_seconds,
-                margin=LIMITER_MARGIN * window_seconds / WINDOW_SECONDS,
+                margin=LIMITER_MARGIN,
                 clock=monotonic,
                 sleep=sleep,
             ),
