@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,26 @@ def test_bad_rules_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
     assert main([*BASE, "--rules", str(rules), "--spool-dir", str(tmp_path / "spool")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and str(rules) in err[0]
+
+
+def test_dry_run_prints_the_event_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run needs no MISP: it prints the event the alert would become (rule writing, field mapping)."""
+    line = "sshd[811]: Failed password for root from 198.51.100.23 port 52114 ssh2"
+    code = main(
+        ["--dry-run", "-a", "web01", "-n", "SSH brute force", "-d", line, "--spool-dir", str(tmp_path)]
+    )
+    assert code == 0
+    event = json.loads(capsys.readouterr().out)["Event"]
+    ips = [a for a in event["Attribute"] if a["type"] == "ip-src"]
+    assert [a["value"] for a in ips] == ["198.51.100.23"]
+    assert any("Password Guessing - T1110.001" in t["name"] for t in event["Tag"])
+    assert not list(tmp_path.iterdir())  # nothing spooled, no log written there
+
+
+def test_dry_run_refuses_flush_spool(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--dry-run", "--flush-spool"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "pandora_to_misp.py: error: argument --dry-run: not allowed with --flush-spool"
+    )

@@ -463,11 +463,26 @@ def test_techniques_merge_without_duplicates_in_rule_order() -> None:
 
 
 def test_ioc_side_and_category_follow_first_rule() -> None:
-    # Ransomware (Payload delivery, source) is above C2 (Network activity, destination).
+    # C2 (Network activity, destination) sits above ransomware and malware (Payload delivery, source):
+    # a beacon alert's IOC is the C2 server the infected host calls, not the infected host.
     data = "Cobalt Strike beacon observed; ransom note README.txt dropped on FS01"
     result = classify("EDR", data, RULES)
-    assert result.matched == ("ransomware", "c2-beaconing")
-    assert (result.category, result.ioc_side, result.threat_level) == (PD, "source", 1)
+    assert result.matched == ("c2-beaconing", "ransomware")
+    assert (result.category, result.ioc_side, result.threat_level) == (NA, "destination", 1)
+
+
+def test_suricata_malware_beacon_reports_the_c2_side() -> None:
+    """An ET MALWARE beacon signature also says 'malware'; the C2 rule must decide the side."""
+    eve = {
+        "event_type": "alert",
+        "src_ip": "10.1.2.3",
+        "dest_ip": "203.0.113.50",
+        "alert": {"signature": "ET MALWARE Cobalt Strike Beacon Observed", "category": "A Network Trojan"},
+    }
+    result = classify("Suricata alert", json.dumps(eve), RULES)
+    assert result.matched[0] == "c2-beaconing"
+    assert "malware" in result.matched
+    assert (result.category, result.ioc_side) == (NA, "destination")
 
 
 def test_specific_rules_sit_above_general_ones() -> None:
@@ -477,6 +492,8 @@ def test_specific_rules_sit_above_general_ones() -> None:
         ("ransomware", "malware"),
         ("web-shell", "command-injection"),
         ("sudo-abuse", "brute-force"),
+        ("c2-beaconing", "malware"),
+        ("c2-beaconing", "ransomware"),
     ]:
         assert order.index(specific) < order.index(general)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import sys
@@ -103,8 +104,8 @@ def _tags(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Turn a Pandora FMS alert into a triaged MISP event.")
     add = parser.add_argument
-    add("-u", "--url", required=True, help="MISP URL, e.g. https://misp.example.org")
-    add("-k", "--key", required=True, help=f"MISP API key (may be empty when {KEY_ENV} is set)")
+    add("-u", "--url", help="MISP URL, e.g. https://misp.example.org (required unless --dry-run)")
+    add("-k", "--key", help=f"MISP API key (may be empty when {KEY_ENV} is set; not needed with --dry-run)")
     add("-a", "--agent", help="agent name (_agent_)")
     add("-n", "--alert-name", help="alert name (_alert_name_)")
     add("-d", "--alert-data", help="raw alert data (_data_)")
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--rules", type=Path, help="a triage rules file (TOML)")
     add("--spool-dir", type=Path, help="where unsent events wait")
     add("--flush-spool", action="store_true", help="send spooled events and exit")
+    add("--dry-run", action="store_true", help="print the MISP event this alert would create; send nothing")
     add("--timeout", type=_seconds, default=10.0, help="total seconds for the run (default 10)")
     add("--dedup-hours", type=_hours, default=24.0, help="duplicate window in hours (0 = off)")
     tls = parser.add_mutually_exclusive_group()
@@ -156,6 +158,13 @@ def _validate(args: argparse.Namespace, env: Mapping[str, str]) -> str:
                    ("-d/--alert-data", args.alert_data)) if value is None]  # fmt: skip
         if missing:
             raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    if args.dry_run:
+        if args.flush_spool:
+            raise UsageError("argument --dry-run: not allowed with --flush-spool")
+        return ""
+    absent = [flag for flag, value in (("-u/--url", args.url), ("-k/--key", args.key)) if value is None]
+    if absent:
+        raise UsageError(f"the following arguments are required: {', '.join(absent)}")
     if not args.url.lower().startswith(("https://", "http://")):
         raise UsageError(f"argument -u/--url: must start with https://, got {args.url!r}")
     key = str(args.key).strip() or env.get(KEY_ENV, "").strip()
@@ -210,6 +219,11 @@ def run(
         return PluginExit.SENT
     args = build_parser().parse_args(list(argv))
     key = _validate(args, env)
+    if args.dry_run:
+        # For analysts writing rules or checking a field mapping: no log file, no spool, no network.
+        preview = _build(args, clock())
+        print(json.dumps({"Event": preview.event}, indent=2, sort_keys=True))
+        return PluginExit.SENT
     register_secret(key)
     spool_dir = args.spool_dir or default_spool_dir()
     logsetup.configure(_log_file(spool_dir, args.log_file))
