@@ -1,9 +1,10 @@
 """Benchmark: the sync's peak memory for 10,000 vs 200,000 MISP attributes (goal: within 30 MB).
 
 The MISP sandbox runs in a SUBPROCESS server, so only the client is measured. For each size a fresh
-client subprocess pages MISP through MispSource (the product's page size, misp_event_limit_per_page =
-500 events), converts every event with convert_event (default options), cuts indicators into batches of
-100 and hands them to a dry-run "upload" that discards them, then reports its peak RSS (ru_maxrss).
+client subprocess runs the real sync (`script.py --dry-run`, misp_bridge.sync.cli.main) against it with
+the product's page size (misp_event_limit_per_page = 500 events) and a fresh state file: MISP paging,
+conversion, classification against the state and batching, everything but the HTTP upload itself. It
+then reports its peak RSS (ru_maxrss).
 Events carry 10 attributes each, so one page is 5,000 attributes at either size. Filter: published only
 (the synthetic events carry no workflow tag). Run from any directory:  .venv/bin/python bench/memory.py
 """
@@ -18,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from _common import ROOT
@@ -46,35 +46,42 @@ def serve(ca_dir: Path) -> None:
 
 
 def client(url: str, key: str, ca: str) -> None:
-    """Client mode: one sync pass (page, convert, dry-run batches); print counts and peak RSS."""
-    from misp_bridge.sync.misp_source import MispSource
-    from misp_bridge.sync.stix import ConvertOptions, Indicator, convert_event
+    """Client mode: one real `script.py --dry-run` pass through the sync pipeline (MISP paging,
+    conversion, classification against a fresh state file, batching); print its counts and peak RSS."""
+    import contextlib
+    import io
 
-    options = ConvertOptions(misp_domain=url)
-    now = datetime.now(timezone.utc)
-    source = MispSource(url=url, key=key, verify=ca, timeout=60.0, page_size=500)
-    events = attributes = indicators = batches = 0
-    batch: list[object] = []
+    from misp_bridge.sync.cli import main as sync_main
 
-    def discard(objects: list[object]) -> None:  # the dry-run "upload"
-        nonlocal batches
-        batches += 1
-        objects.clear()
-
-    for event in source.events({"published": True}):
-        events += 1
-        attributes += len(event.get("Attribute") or [])
-        for result in convert_event(event, options, now):
-            if isinstance(result, Indicator):
-                indicators += 1
-                batch.append(dict(result.body))
-                if len(batch) == 100:
-                    discard(batch)
-    if batch:
-        discard(batch)
+    with tempfile.TemporaryDirectory(prefix="bench-memory-client-") as tmp:
+        config = Path(tmp) / "config.py"
+        workspace = {
+            "tenant": "6f1d2c3b-4a59-4e8d-9c71-0a1b2c3d4e5f",
+            "client_id": "0c1e5a7b-2d3f-4a6b-8c9d-1e2f3a4b5c6d",
+            "client_secret": "bench-not-a-secret",
+            "workspace_id": "2a4b6c8d-1e3f-4a5b-9c7d-0e1f2a3b4c5d",
+        }
+        values = {
+            "ms_auth": workspace,
+            "misp_key": key,
+            "misp_domain": url,
+            "misp_verifycert": ca,
+            "misp_event_filters": {"published": True},
+            "misp_event_limit_per_page": 500,
+            "days_to_expire": 36500,
+            "log_file": str(Path(tmp) / "sync.log"),
+            "state_file": str(Path(tmp) / "state.db"),
+        }
+        config.write_text("".join(f"{k} = {v!r}\n" for k, v in values.items()), encoding="utf-8")
+        config.chmod(0o600)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = sync_main(["--config", str(config), "--dry-run", "--json", "--no-progress"])
+        summary = json.loads(out.getvalue())
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"events": events, "attributes": attributes, "indicators": indicators,
-                      "batches": batches, "peak_mb": peak_kb / 1024}))  # fmt: skip
+    would = sum(ws.get("would_upload", 0) for ws in summary.get("workspaces", {}).values())
+    counts = {key: summary.get(key, 0) for key in ("events", "attributes", "indicators")}
+    print(json.dumps({"exit": code, **counts, "would_upload": would, "peak_mb": peak_kb / 1024}))
 
 
 def main() -> None:
@@ -104,7 +111,7 @@ def main() -> None:
                 r = results[size]
                 print(
                     f"{size:>7,} attributes in MISP: {r['events']:,} events, {r['attributes']:,} attributes, "
-                    f"{r['indicators']:,} indicators in {r['batches']:,} batches, "
+                    f"{r['indicators']:,} indicators ({r['would_upload']:,} to upload; exit {r['exit']}), "
                     f"peak RSS {r['peak_mb']:.1f} MB, {time.monotonic() - started:.1f} s"
                 )
         finally:
