@@ -69,8 +69,7 @@ def describe(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
     print(
         f"Try: python script.py --config {config}\n"
         f"     python check-config.py --config {config}\n"
-        f"  REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, when set, override the CA a tool is given: "
-        f"export REQUESTS_CA_BUNDLE={sandboxes.ca_path}",
+        f"  (for Key Vault through the Azure SDK: export REQUESTS_CA_BUNDLE={sandboxes.ca_path})",
         file=out,
     )
 

@@ -533,7 +533,7 @@ LABELS = [
     ("custom ignore prefix", {"tags_ignore": ("a:",)}, [tag("a:x"), tag("b:y")], [], ["b:y"]),
     (
         "allowed taxonomies",
-        {"allowed_taxonomies": ("tlp", "b")},
+        {"allowed_taxonomies": ("tlp", "b"), "tags_ignore": ()},
         [tag("a:x"), tag("b:y")],
         [tag("tlp:red")],
         ["b:y", "tlp:red"],

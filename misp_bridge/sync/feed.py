@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from misp_bridge.sync.sentinel import BatchResult, WorkspaceRefused
 from misp_bridge.sync.state import Pending
-from misp_bridge.sync.stix import _content_hash
+from misp_bridge.sync.stix import content_hash
 
 if TYPE_CHECKING:
     from misp_bridge.sync.context import RunContext, WorkspaceTarget
@@ -51,7 +51,7 @@ def item_from_body(body: Mapping[str, Any], *, attribute_uuid: str = "", event_u
     return Item(
         str(body.get("id", "")),
         body,
-        _content_hash(body),
+        content_hash(body),
         attribute_uuid,
         event_uuid,
         str(until) if until else None,

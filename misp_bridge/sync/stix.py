@@ -17,8 +17,9 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from misp_bridge.errors import ConfigError, InvalidValue
+from misp_bridge.settings_defaults import BUILTIN_CONSTANTS
 from misp_bridge.sync import events
-from misp_bridge.sync.patterns import INDICATOR_TYPES, escape, pattern_for
+from misp_bridge.sync.patterns import escape, pattern_for
 
 __all__ = [
     "DEFAULT_ACCEPTED_TYPES",
@@ -50,29 +51,11 @@ SKIP_REASONS: tuple[str, ...] = (
     "duplicate",
 )
 
-DEFAULT_ACCEPTED_TYPES: frozenset[str] = INDICATOR_TYPES | {"iban"}
-
-# The standard STIX 2.1 TLP marking-definition ids; TLP 2.0 names map onto their TLP 1.0 twins.
-DEFAULT_TLP_MARKINGS: Mapping[str, str] = {
-    "tlp:white": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
-    "tlp:clear": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
-    "tlp:green": "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
-    "tlp:amber": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
-    "tlp:amber+strict": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
-    "tlp:red": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
-}
-
-DEFAULT_CONFIDENCE_MAP: Mapping[str, int] = {
-    'misp:confidence-level="completely-confident"': 100,
-    'misp:confidence-level="usually-confident"': 75,
-    'misp:confidence-level="fairly-confident"': 50,
-    'misp:confidence-level="rarely-confident"': 25,
-    'misp:confidence-level="unconfident"': 0,
-    'misp:confidence-level="confidence-cannot-be-evaluated"': 50,
-}
-
-# Galaxy tags would flood Sentinel's tag list; misp:type/category/to_ids are misp-stix's own labels.
-DEFAULT_TAGS_IGNORE: tuple[str, ...] = ("misp-galaxy:", "misp:type=", "misp:category=", "misp:to_ids=")
+# The defaults are constants.py's built-in tables (one source: misp_bridge.settings_defaults).
+DEFAULT_ACCEPTED_TYPES: frozenset[str] = frozenset(BUILTIN_CONSTANTS["UPLOAD_INDICATOR_MISP_ACCEPTED_TYPES"])
+DEFAULT_TLP_MARKINGS: Mapping[str, str] = dict(BUILTIN_CONSTANTS["TLP_MARKING_OBJECT_DEFINITION"])
+DEFAULT_CONFIDENCE_MAP: Mapping[str, int] = dict(BUILTIN_CONSTANTS["MISP_CONFIDENCE"])
+DEFAULT_TAGS_IGNORE: tuple[str, ...] = tuple(BUILTIN_CONSTANTS["MISP_TAGS_IGNORE"])
 
 _KILL_CHAIN = "kill-chain:"
 _KILL_CHAIN_NAME = "lockheed-martin-cyber-kill-chain"
@@ -231,7 +214,7 @@ def _ids(attribute_uuid: str, ctx: _EventContext, misp_type: str, value: str, co
     return ids
 
 
-def _content_hash(body: Mapping[str, Any]) -> str:
+def content_hash(body: Mapping[str, Any]) -> str:
     stable = {key: value for key, value in body.items() if key != "modified"}
     text = json.dumps(stable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -320,7 +303,7 @@ def _convert(
         if ctx.created_by_ref:
             body["created_by_ref"] = ctx.created_by_ref
         indicators.append(
-            Indicator(stix_id, attribute_uuid, ctx.uuid, misp_type, body, _content_hash(body), valid_until)
+            Indicator(stix_id, attribute_uuid, ctx.uuid, misp_type, body, content_hash(body), valid_until)
         )
     return indicators or skip("expired")
 
