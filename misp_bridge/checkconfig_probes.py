@@ -21,7 +21,7 @@ import requests
 
 from misp_bridge.checkconfig import Finding, Severity
 from misp_bridge.errors import BridgeError, MispError, MispUnavailable
-from misp_bridge.keyvault import CLIENT_SECRET_SECRET, MISP_KEY_SECRET, read_secrets
+from misp_bridge.keyvault import CLIENT_SECRET_SECRET, MISP_KEY_SECRET, read_secrets, vault_authority
 from misp_bridge.settings import Settings, Workspace
 from misp_bridge.sync.auth import TokenProvider
 from misp_bridge.sync.misp_source import MispSource
@@ -166,7 +166,11 @@ class Prober:
             return
         setting = "key_vault_url" if self.settings.key_vault_url else "key_vault_name"
         try:
-            secrets = self._vault_reader(url, timeout=min(self._timeout, 10.0))
+            secrets = self._vault_reader(
+                url,
+                authority_host=vault_authority(self.settings.ms_authority_host),
+                timeout=min(self._timeout, 10.0),
+            )
         except BridgeError as exc:
             self._add("error", "keyvault", setting, str(exc))
             return

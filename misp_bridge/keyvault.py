@@ -129,6 +129,12 @@ def default_credential(authority_host: str | None = None, *, timeout: float = 10
     return DefaultAzureCredential(**options)
 
 
+def vault_authority(ms_authority_host: str) -> str:
+    """The Entra ID host for the vault's credential: AZURE_AUTHORITY_HOST when set (azure-identity's own
+    setting), else the sync's ms_authority_host (the vault lives in the same cloud as the workspaces)."""
+    return os.environ.get("AZURE_AUTHORITY_HOST") or ms_authority_host
+
+
 def read_secrets(
     vault_url: str,
     *,

@@ -737,3 +737,32 @@ def test_toids_switched_off_is_revoked_by_the_flag(
     counts = ws_counts(summary_json(capsys.readouterr().out), azure)
     assert counts["revoked"] == 1
     assert stored(azure)[target.stix_id]["revoked"] is True
+
+
+def test_key_vault_credential_uses_ms_authority_host_without_azure_authority_host(
+    tmp_path: Path,
+    misp_factory: Callable[..., MispSandbox],
+    azure: AzureSandbox,
+    keyvault: KeyVaultSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no AZURE_AUTHORITY_HOST in the environment, the vault's credential asks ms_authority_host
+    (same cloud as the workspaces), so a stand-in authority works from config.py alone. A dry run needs
+    no Sentinel token, so only the vault's Entra ID is involved here."""
+    misp = misp_factory(api_key=keyvault.secrets["MISP-Key"])
+    seed(misp, [XORIST])
+    for name, value in keyvault.environ().items():
+        if name != "AZURE_AUTHORITY_HOST":
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
+    config = write_config(
+        tmp_path,
+        misp,
+        azure,
+        misp_key="",
+        ms_auth=workspace_entry(azure, client_secret=""),
+        key_vault_url=keyvault.vault_url,
+        ms_authority_host=keyvault.authority_host,
+    )
+    assert run(config, "--dry-run") == 0
+    assert any(r.path.startswith("/secrets/") and r.header("authorization") for r in keyvault.app.requests)

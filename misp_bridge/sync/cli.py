@@ -156,9 +156,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
     vault = settings.vault_url
     if vault:
-        from misp_bridge.keyvault import read_secrets
+        from misp_bridge.keyvault import read_secrets, vault_authority
 
-        secrets = read_secrets(vault)
+        secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host))
         settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)
     return settings
 
