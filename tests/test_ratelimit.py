@@ -103,7 +103,9 @@ def test_shared_by_threads_real_clock() -> None:
     for t in threads:
         t.join()
     assert len(sent) == 20
-    assert max_in_any_window(sent, 0.2) <= 5
+    # Times are read just after acquire() returns, so each may lag by a scheduling delay D; counting over
+    # a window of 0.2 - D keeps the check exact for any D up to 50 ms (a loaded CI machine).
+    assert max_in_any_window(sent, 0.2 - 0.05) <= 5
 
 
 def test_rejects_nonsense() -> None:

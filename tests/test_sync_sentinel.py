@@ -341,8 +341,9 @@ def test_sentinel_write_response_logs_replies_without_the_token(
 def test_upload_all_with_workers_delivers_each_object_once_within_the_rate_window(
     azure_factory: AzureFactory,
 ) -> None:
-    # Real time, scaled down: 8 requests per 0.4 s, 40 ms of latency, 4 workers, 32 batches (4 windows).
-    azure = azure_factory(max_requests=8, window_seconds=0.4)
+    # Real time, scaled down: 8 requests per 0.6 s, 40 ms of latency, 4 workers, 32 batches (4 windows).
+    # The margin (0.2 s) absorbs arrival jitter on a loaded 2-core CI machine, as the product's does.
+    azure = azure_factory(max_requests=8, window_seconds=0.6)
     azure.sentinel.faults.latency = 0.04
     azure.sentinel.faults.only = r":upload\Z"
     tokens = TokenProvider(
@@ -356,7 +357,7 @@ def test_upload_all_with_workers_delivers_each_object_once_within_the_rate_windo
         workspace_id=azure.workspace_id,
         label="ws-parallel",
         tokens=tokens,
-        limiter=SlidingWindow(8, 0.4, margin=0.05),
+        limiter=SlidingWindow(8, 0.6, margin=0.2),
         base_url=azure.upload_base_url,
         verify=str(azure.ca_path),
         timeout=5.0,
@@ -377,7 +378,7 @@ def test_upload_all_with_workers_delivers_each_object_once_within_the_rate_windo
     assert azure.sentinel.rate_violations == []
     assert all(r.status == 200 for r in azure.sentinel.upload_requests)
     # Unpaced, 32 requests on 4 workers take ~0.3 s; paced, 32 = 4 windows need at least 3 full ones.
-    assert elapsed >= 3 * 0.4
+    assert elapsed >= 3 * 0.6
 
 
 def test_upload_all_returns_unsent_batches_as_failed_when_the_workspace_is_refused(
