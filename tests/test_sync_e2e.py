@@ -162,6 +162,26 @@ def test_changed_attribute_is_sent_again_under_the_same_id(
     assert "seen again in a new campaign" in after[target.stix_id]["description"]
 
 
+def test_content_change_without_a_newer_attribute_timestamp_gets_a_newer_modified(
+    tmp_path: Path, misp: MispSandbox, azure: AzureSandbox
+) -> None:
+    """A change outside the attribute (here the confidence setting; in MISP an event tag or the event
+    info) keeps the attribute timestamp, so `modified` must be bumped for Sentinel to take the update
+    as a newer version of the object it holds."""
+    seed(misp, [XORIST])
+    assert run(write_config(tmp_path, misp, azure)) == 0
+    before = stored(azure)
+
+    assert run(write_config(tmp_path, misp, azure, default_confidence=80)) == 0
+
+    after = stored(azure)
+    assert set(after) == set(before)
+    for stix_id, body in after.items():
+        assert body["confidence"] == 80
+        assert body["modified"] > before[stix_id]["modified"]
+        assert body["created"] == before[stix_id]["created"]
+
+
 def test_expired_indicators_are_skipped(
     tmp_path: Path, misp: MispSandbox, azure: AzureSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 from misp_bridge.sync.context import (
@@ -28,7 +28,7 @@ from misp_bridge.sync.context import (
     build_context,
 )
 from misp_bridge.sync.feed import Item, UploadFeed, UploadTotals, item_from_body
-from misp_bridge.sync.stix import Indicator, Skip, convert_event
+from misp_bridge.sync.stix import Indicator, Skip, convert_event, iso
 from misp_bridge.sync.summary import Summary
 
 __all__ = [
@@ -167,8 +167,9 @@ class _Run:
                     due.append((item, status))
             due = self._not_in_sentinel(target, due)
             feed = feeds[target.key]
-            for item, _status in due:
-                feed.put(item)
+            stamp = iso(self.ctx.now())
+            for item, kind in due:
+                feed.put(_newer_version(item, stamp) if kind == "changed" else item)
 
     def _not_in_sentinel(
         self, target: WorkspaceTarget, due: list[tuple[Item, str]]
@@ -227,6 +228,15 @@ def _item(indicator: Indicator) -> Item:
         indicator.event_uuid,
         str(indicator.body.get("valid_until") or "") or None,
     )
+
+
+def _newer_version(item: Item, stamp: str) -> Item:
+    """A changed indicator whose attribute timestamp did not move (an event tag or the event info was
+    edited, or valid_until counts from the current date) would reach Sentinel with the `modified` of the
+    version it already holds; STIX versioning wants a later one, so the update carries the run's time."""
+    if str(item.body.get("modified", "")) >= stamp:
+        return item
+    return replace(item, body={**item.body, "modified": stamp})
 
 
 def _valid_until(body: Mapping[str, Any]) -> str | None:
