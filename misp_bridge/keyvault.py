@@ -25,9 +25,10 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.identity import AzureAuthorityHosts, CredentialUnavailableError, DefaultAzureCredential
+from azure.identity import CredentialUnavailableError, DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
+from misp_bridge.authority import is_microsoft_authority
 from misp_bridge.errors import KeyVaultError, KeyVaultUnavailable
 from misp_bridge.redact import MASK, register_secret
 
@@ -36,15 +37,6 @@ log = logging.getLogger(__name__)
 MISP_KEY_SECRET = "MISP-Key"  # noqa: S105 - a secret name, not a secret
 CLIENT_SECRET_SECRET = "ClientSecret"  # noqa: S105 - a secret name
 
-# Hosts where instance discovery works; any other authority host is a stand-in that must skip it.
-MICROSOFT_AUTHORITY_HOSTS = frozenset(
-    {
-        AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
-        AzureAuthorityHosts.AZURE_GOVERNMENT,
-        AzureAuthorityHosts.AZURE_CHINA,
-        "login.microsoft.com",
-    }
-)
 # Vault DNS suffixes of the Azure clouds: their challenge resource matches the vault host, so the SDK's
 # check that the challenge really comes from Key Vault stays on there.
 VAULT_DNS_SUFFIXES = ("vault.azure.net", "vault.azure.cn", "vault.usgovcloudapi.net")
@@ -105,11 +97,6 @@ def quiet_azure_logging() -> None:
     """Keep the Azure SDK's per-request INFO lines (URLs, header names) out of the logs."""
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def is_microsoft_authority(authority: str) -> bool:
-    host = urlsplit(authority if "://" in authority else f"https://{authority}").hostname or ""
-    return host.lower() in MICROSOFT_AUTHORITY_HOSTS
 
 
 def is_azure_vault(vault_url: str) -> bool:

@@ -133,6 +133,9 @@ def test_is_azure_vault(url: str, expected: bool) -> None:
         pytest.param("https://login.microsoftonline.com", True, id="public-url"),
         pytest.param("login.microsoftonline.us", True, id="government-host"),
         pytest.param("https://127.0.0.1:9443", False, id="sandbox"),
+        pytest.param("https://login.microsoftonline.com/6f1d2c3b-tenant", True, id="with-tenant-path"),
+        pytest.param("https://login.chinacloudapi.cn", True, id="china"),
+        pytest.param("https://login.microsoftonline.com.evil.example", False, id="look-alike"),
     ],
 )
 def test_is_microsoft_authority(authority: str, expected: bool) -> None:

@@ -12,22 +12,15 @@ import logging
 import re
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 import msal
 import requests
 
+from misp_bridge.authority import is_microsoft_authority
 from misp_bridge.errors import AuthError, SentinelUnavailable
 from misp_bridge.redact import register_secret
 
 log = logging.getLogger("misp_bridge.auth")
-
-MICROSOFT_AUTHORITY_HOSTS = (
-    "login.microsoftonline.com",
-    "login.microsoftonline.us",
-    "login.chinacloudapi.cn",
-    "login.partner.microsoftonline.cn",
-)
 
 # AADSTS code -> what it means for the person fixing config.py.
 AADSTS_EXPLAINED: dict[int, str] = {
@@ -100,11 +93,6 @@ def _construction_error(exc: ValueError, authority_host: str, tenant: str) -> st
     return f"Entra ID authority {authority_host}/{tenant} is not usable: {first}"
 
 
-def is_microsoft_host(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return host in MICROSOFT_AUTHORITY_HOSTS
-
-
 class TokenProvider:
     """Client-credentials tokens for one app registration and scope."""
 
@@ -142,7 +130,7 @@ class TokenProvider:
                     authority=self._authority,
                     # Only Microsoft's own hosts know instance discovery; a stand-in (the sandbox,
                     # a proxy) must not be checked against login.microsoftonline.com.
-                    instance_discovery=is_microsoft_host(self._authority),
+                    instance_discovery=is_microsoft_authority(self._authority),
                     verify=self._verify,
                     timeout=self._timeout,
                     http_client=_http_client(self._verify, self._timeout),

@@ -149,9 +149,11 @@ def _log_file_only(text: str, exc: BaseException | None = None, level: int = log
             handler.handle(record)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(Path(args.config))
-    logsetup.configure(settings.log_file, verbose=args.verbose or settings.verbose_log)
+def load_run_settings(config: Path, *, verbose: bool = False) -> Settings:
+    """Settings for a run of any of the sync's tools: config.py loaded and checked, logging set up from
+    it, Key Vault secrets applied. Shared so script.py and delete-from-azure.py read secrets alike."""
+    settings = load_settings(config)
+    logsetup.configure(settings.log_file, verbose=verbose or settings.verbose_log)
     if settings.misp_verifycert is False:
         log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
     vault = settings.vault_url
@@ -164,7 +166,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _main(args: argparse.Namespace, lock_wait: float, sleep: Callable[[float], None]) -> SyncExit:
-    settings = _settings(args)
+    settings = load_run_settings(Path(args.config), verbose=args.verbose)
     ctx = build_context(settings, dry_run=args.dry_run, sleep=sleep)
     try:
         with ctx.state.lock(wait=lock_wait):

@@ -20,7 +20,7 @@ from misp_bridge.errors import BridgeError, UsageError
 from misp_bridge.exitcodes import SyncExit
 from misp_bridge.settings import Settings
 from misp_bridge.sync.cleanup import DeleteMode, Revocation, revoke, select_for_delete
-from misp_bridge.sync.cli import LOCK_WAIT, exit_code_for, message_for
+from misp_bridge.sync.cli import LOCK_WAIT, exit_code_for, load_run_settings, message_for
 from misp_bridge.sync.context import RunContext, WorkspaceTarget, build_context
 from misp_bridge.sync.management import require_management
 
@@ -63,13 +63,6 @@ def _default_context(settings: Settings, dry_run: bool) -> RunContext:
     return build_context(settings, dry_run=dry_run)
 
 
-def _settings(config: Path, verbose: bool) -> Settings:
-    # The sync CLI's loader also applies Key Vault secrets; reuse it so both tools read secrets alike.
-    from misp_bridge.sync import cli
-
-    return cli._settings(argparse.Namespace(config=str(config), verbose=verbose))
-
-
 def _confirm(question: str, stdin: TextIO, stderr: TextIO) -> bool:
     stderr.write(f"{question} [y/N] ")
     stderr.flush()
@@ -96,7 +89,7 @@ def main(
     logsetup.configure(None, verbose=args.verbose)
     try:
         mode = _mode(args)
-        settings = _settings(Path(args.config), args.verbose)
+        settings = load_run_settings(Path(args.config), verbose=args.verbose)
         for workspace in settings.ms_auth:
             require_management(workspace, "list its indicators")
         dry_run = args.dry_run or settings.dry_run

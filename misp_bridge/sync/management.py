@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +22,7 @@ import requests
 
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 from misp_bridge.settings import Settings, Workspace
-from misp_bridge.sync.sentinel import retry_after_seconds
+from misp_bridge.sync.sentinel import backoff_delay, retry_after_seconds
 
 if TYPE_CHECKING:
     from misp_bridge.sync.state import State
@@ -129,8 +128,7 @@ class ManagementClient:
     # -- one request with retries ------------------------------------------------------------------
 
     def _backoff_for(self, attempt: int) -> float:
-        ceiling = min(self._backoff_cap, self._backoff * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)  # jitter, not security
+        return backoff_delay(attempt, self._backoff, self._backoff_cap)
 
     def _post(self, tail: str, body: Mapping[str, Any]) -> dict[str, Any]:
         url = f"{self.base}/{tail}?api-version={quote(self.api_version)}"

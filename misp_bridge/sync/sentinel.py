@@ -114,6 +114,13 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
     return None
 
 
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential back-off with jitter for retry `attempt` (1-based): a random wait in the upper half
+    of min(cap, base * 2**(attempt-1)), so parallel workers do not retry in step."""
+    ceiling = min(cap, base * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)  # jitter, not security
+
+
 def _stix_id(obj: Mapping[str, Any]) -> str:
     return str(obj.get("id", ""))
 
@@ -299,8 +306,7 @@ class SentinelUploader:
             fallback = min(self._backoff_cap, 10.0 * retry_state.attempt_number)
             self.limiter.pause_until(self._clock() + fallback)
             return 0.0
-        ceiling = min(self._backoff_cap, self._backoff * 2 ** (retry_state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)  # jitter, not security
+        return backoff_delay(retry_state.attempt_number, self._backoff, self._backoff_cap)
 
     def send(self, objects: Sequence[Mapping[str, Any]]) -> BatchResult:
         """Deliver one batch (<= 100 objects). Raises WorkspaceRefused when the workspace must stop."""
