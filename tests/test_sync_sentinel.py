@@ -292,6 +292,23 @@ def test_404_names_workspace_id(sandbox: AzureSandbox, make_uploader: UploaderFa
     assert "workspace_id" in str(caught.value)
 
 
+def test_an_untrusted_upload_certificate_stops_the_workspace_at_once(
+    sandbox: AzureSandbox, make_uploader: UploaderFactory, fake_sleep: FakeSleep
+) -> None:
+    """A CA problem does not fix itself: one attempt, no back-off, and a sentence naming ms_ca_bundle."""
+    import certifi
+
+    uploader = make_uploader(sandbox, verify=certifi.where())  # the token still comes from the right CA
+    with pytest.raises(WorkspaceRefused) as caught:
+        uploader.send(batch(0, 2))
+    assert str(caught.value) == (
+        "Sentinel refused uploads to workspace ws-test: the upload endpoint's TLS certificate is not "
+        "trusted; set ms_ca_bundle"
+    )
+    assert uploader.stats.requests == 1
+    assert upload_bodies(sandbox) == []
+
+
 def test_entra_refusing_the_secret_stops_the_workspace(
     sandbox: AzureSandbox, make_uploader: UploaderFactory
 ) -> None:

@@ -50,7 +50,8 @@ class WorkspaceRefused(SentinelError):
         self.workspace = workspace
         self.status = status
         self.cause = cause
-        super().__init__(f"Sentinel refused uploads to workspace {workspace} (HTTP {status}): {cause}")
+        where = f" (HTTP {status})" if status else ""
+        super().__init__(f"Sentinel refused uploads to workspace {workspace}{where}: {cause}")
 
 
 class _Transient(Exception):
@@ -215,6 +216,11 @@ class SentinelUploader:
                 verify=self._verify,
                 timeout=self._timeout,
             )
+        except requests.exceptions.SSLError:
+            # An untrusted certificate does not fix itself: retrying would only burn the run's time.
+            raise WorkspaceRefused(
+                self.label, 0, "the upload endpoint's TLS certificate is not trusted; set ms_ca_bundle"
+            ) from None
         except requests.Timeout:
             raise _Transient("timed out") from None
         except requests.ConnectionError:
