@@ -2,7 +2,7 @@
 
 import sys
 
-from misp_bridge.checkconfig import main
+from misp_bridge.checkconfig.report import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,8 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from misp_bridge.sync import events  # noqa: E402
-from misp_bridge.sync.stix import ConvertOptions, Indicator, convert_event  # noqa: E402
+from misp_bridge.sync.convert import events  # noqa: E402
+from misp_bridge.sync.convert.indicators import ConvertOptions, Indicator, convert_event  # noqa: E402
 
 MISP_EVENTS = ROOT.parent / "shared" / "data" / "misp-events"
 TARGET = 50_000

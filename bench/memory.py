@@ -31,7 +31,7 @@ BENCH = Path(__file__).resolve()
 def serve(ca_dir: Path) -> None:
     """Server mode: print the URL, then seed on `seed <events>` lines from stdin until EOF."""
     from sandbox.http import Server
-    from sandbox.misp import MispApp
+    from sandbox.misp.app import MispApp
     from sandbox.tls import SandboxCA
 
     app = MispApp()

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sandbox.http import Server  # noqa: E402
-from sandbox.misp import MispApp  # noqa: E402
+from sandbox.misp.app import MispApp  # noqa: E402
 from sandbox.tls import SandboxCA  # noqa: E402
 
 TARGET = 0.6

@@ -21,11 +21,11 @@ from typing import Any
 
 from _common import indicator, trusted_ca
 
-from misp_bridge.sync.auth import TokenProvider
+from misp_bridge.azure.ratelimit import SlidingWindow
+from misp_bridge.azure.token import TokenProvider
+from misp_bridge.azure.upload import SentinelUploader
 from misp_bridge.sync.context import LIMITER_MARGIN, WINDOW_SECONDS
-from misp_bridge.sync.ratelimit import SlidingWindow
-from misp_bridge.sync.sentinel import SentinelUploader
-from tests.fixtures_azure import start_azure
+from tests.fixtures.azure import start_azure
 
 MAX_REQUESTS = 100
 PER_REQUEST = 100

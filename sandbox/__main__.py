@@ -122,7 +122,7 @@ def demo_steps(sandboxes: Sandboxes, config: Path) -> list[Step]:
     )  # fmt: skip
     ssh = (*plugin, "-n", "SSH brute force", "-d", SSH_ALERT)
     return [
-        Step("check-config", "misp_bridge.checkconfig", ("--config", str(config))),
+        Step("check-config", "misp_bridge.checkconfig.report", ("--config", str(config))),
         Step("sync (first run)", "misp_bridge.sync.cli", sync),
         Step("sync (second run: nothing new to upload)", "misp_bridge.sync.cli", sync),
         Step("pandora plugin: sshd brute force", "misp_bridge.pandora.cli", ssh),

@@ -25,8 +25,8 @@ from typing import Any
 from sandbox.entra import EntraApp
 from sandbox.http import Server
 from sandbox.keyvault import KeyVaultApp
-from sandbox.misp import MispApp
-from sandbox.sentinel import SentinelApp
+from sandbox.misp.app import MispApp
+from sandbox.sentinel.app import SentinelApp
 from sandbox.tls import SandboxCA
 
 # The shared sample events sit beside the repository (../shared), as in the tests' conftest.

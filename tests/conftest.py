@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from sandbox.samples import SAMPLE_EVENTS
 from sandbox.tls import SandboxCA
 
-pytest_plugins = ["tests.fixtures_misp", "tests.fixtures_azure", "tests.fixtures_keyvault"]
+pytest_plugins = ["tests.fixtures.misp", "tests.fixtures.azure", "tests.fixtures.keyvault"]
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-MISP_EVENTS = SHARED / "data" / "misp-events"
+MISP_EVENTS = SAMPLE_EVENTS
 
 
 @pytest.fixture(scope="session")

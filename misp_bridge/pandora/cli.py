@@ -17,14 +17,14 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from misp_bridge import logsetup
 from misp_bridge.errors import AttackDataError, BridgeError, RulesError, UnknownTechnique, UsageError
 from misp_bridge.exitcodes import PluginExit
+from misp_bridge.output import logs as logsetup
+from misp_bridge.output.redact import redact, register_secret
 from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS, Alert, BuiltEvent
-from misp_bridge.pandora.iocs_ip import IPNetwork
+from misp_bridge.pandora.iocs.ip import IPNetwork
 from misp_bridge.pandora.publish import Budget, MispGateway, deliver
 from misp_bridge.pandora.spool import Spool, SpoolRecord
-from misp_bridge.redact import redact, register_secret
 
 PROG = "pandora_to_misp.py"
 ROOT = Path(__file__).resolve().parents[2]  # where pandora_to_misp.py sits, beside the package
@@ -191,8 +191,8 @@ def _alert(args: argparse.Namespace) -> Alert:
 
 def _build(args: argparse.Namespace, now: float) -> BuiltEvent:
     from misp_bridge.pandora.event import build_event
-    from misp_bridge.pandora.iocs import extract
-    from misp_bridge.pandora.triage import classify, load_rules
+    from misp_bridge.pandora.iocs.extract import extract
+    from misp_bridge.pandora.triage.engine import classify, load_rules
 
     alert = _alert(args)
     rules = load_rules(args.rules)

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
-from misp_bridge.sync.management import (
+from misp_bridge.azure.management import (
     ManagementClient,
     client_for,
     external_id,
@@ -35,9 +34,10 @@ from misp_bridge.sync.management import (
     properties,
     require_management,
 )
-from misp_bridge.sync.sentinel import WorkspaceRefused
-from misp_bridge.sync.state import State
-from misp_bridge.sync.stix import convert_attribute, iso, revoked
+from misp_bridge.azure.upload import WorkspaceRefused
+from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
+from misp_bridge.sync.convert.indicators import convert_attribute, iso, revoked
+from misp_bridge.sync.state.store import State
 
 log = logging.getLogger("misp_bridge.cleanup")
 

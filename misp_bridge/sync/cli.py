@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from misp_bridge import logsetup
+from misp_bridge.config.load import Settings, load_settings
 from misp_bridge.errors import (
     BridgeError,
     ConfigError,
@@ -30,8 +30,8 @@ from misp_bridge.errors import (
     UsageError,
 )
 from misp_bridge.exitcodes import SyncExit
-from misp_bridge.redact import redact
-from misp_bridge.settings import Settings, load_settings
+from misp_bridge.output import logs as logsetup
+from misp_bridge.output.redact import redact
 from misp_bridge.sync.pipeline import CleanupResult, RunContext, build_context, finalize_summary, run_sync
 
 PACKAGE_LOGGER = "misp_bridge"
@@ -158,7 +158,7 @@ def load_run_settings(config: Path, *, verbose: bool = False) -> Settings:
         log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
     vault = settings.vault_url
     if vault:
-        from misp_bridge.keyvault import read_secrets, vault_authority
+        from misp_bridge.azure.keyvault import read_secrets, vault_authority
 
         secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host))
         settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from misp_bridge.settings import Settings, Workspace
-from misp_bridge.sync.auth import TokenProvider
+from misp_bridge.azure.ratelimit import SlidingWindow
+from misp_bridge.azure.token import TokenProvider
+from misp_bridge.azure.upload import SentinelUploader
+from misp_bridge.config.load import Settings, Workspace
+from misp_bridge.sync.convert.indicators import ConvertOptions, options_from_settings
 from misp_bridge.sync.misp_source import MispSource
-from misp_bridge.sync.ratelimit import SlidingWindow
-from misp_bridge.sync.sentinel import SentinelUploader
-from misp_bridge.sync.state import State
-from misp_bridge.sync.stix import ConvertOptions, options_from_settings
+from misp_bridge.sync.state.store import State
 from misp_bridge.sync.summary import Summary
 
 # The limiter counts departures, Sentinel counts arrivals: slack (seconds) against network jitter avoids a

@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from misp_bridge import logsetup
+from misp_bridge.azure.management import require_management
+from misp_bridge.config.load import Settings
 from misp_bridge.errors import BridgeError, UsageError
 from misp_bridge.exitcodes import SyncExit
-from misp_bridge.settings import Settings
+from misp_bridge.output import logs as logsetup
 from misp_bridge.sync.cleanup import DeleteMode, Revocation, revoke, select_for_delete
 from misp_bridge.sync.cli import LOCK_WAIT, exit_code_for, load_run_settings, message_for
 from misp_bridge.sync.context import RunContext, WorkspaceTarget, build_context
-from misp_bridge.sync.management import require_management
 
 log = logging.getLogger("misp_bridge.delete")
 

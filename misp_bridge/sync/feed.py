@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from misp_bridge.sync.sentinel import BatchResult, WorkspaceRefused
-from misp_bridge.sync.state import Pending
-from misp_bridge.sync.stix import content_hash
+from misp_bridge.azure.upload import BatchResult, WorkspaceRefused
+from misp_bridge.sync.convert.indicators import content_hash
+from misp_bridge.sync.state.store import Pending
 
 if TYPE_CHECKING:
     from misp_bridge.sync.context import RunContext, WorkspaceTarget

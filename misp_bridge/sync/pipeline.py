@@ -27,8 +27,8 @@ from misp_bridge.sync.context import (
     WorkspaceTarget,
     build_context,
 )
+from misp_bridge.sync.convert.indicators import Indicator, Skip, convert_event, iso
 from misp_bridge.sync.feed import Item, UploadFeed, UploadTotals, item_from_body
-from misp_bridge.sync.stix import Indicator, Skip, convert_event, iso
 from misp_bridge.sync.summary import Summary
 
 __all__ = [
@@ -79,7 +79,7 @@ class _Page:
 
 def _existing_lookup() -> ExistingIds | None:
     try:
-        from misp_bridge.sync import management  # type: ignore[attr-defined,unused-ignore]
+        from misp_bridge.azure import management  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
     lookup = getattr(management, "existing_ids", None)

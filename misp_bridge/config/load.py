@@ -1,0 +1,341 @@
+"""The one place that reads config.py and constants.py and turns them into frozen, validated Settings.
+
+Lifecycle: `inspect_config` runs config.py from its path in a namespace of its own (it is never imported
+as a module, so nothing else can reach its globals), applies environment overrides for the secrets,
+finds constants.py, checks every value and returns Settings plus every Issue found. `load_settings`
+does the same but raises ConfigErrors when any issue is an error. Key Vault secrets come later, from the
+caller, through `Settings.with_secrets`.
+
+Secret precedence: config.py < environment (`MISP_KEY`; `MS_CLIENT_SECRET` for every workspace whose
+client_secret is empty or a placeholder) < Key Vault (`key_vault_name` setting, overridden by the
+`key_vault_name` environment variable, as the original tool; or `key_vault_url`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import misp_bridge
+from misp_bridge.config.defaults import DEFAULT_EVENT_FILTERS, DEFAULT_SCOPE
+from misp_bridge.config.files import find_constants, read_constants, run_file
+from misp_bridge.config.readers import (
+    Collector,
+    Issue,
+    Reader,
+    ca_bundle,
+    choice,
+    duration,
+    event_filters,
+    expire_mapping,
+    flag,
+    integer,
+    is_placeholder,
+    not_reserved_source,
+    optional_text,
+    optional_url,
+    output_path,
+    read_workspaces,
+    seconds,
+    suggest,
+    text,
+    url,
+    verifycert,
+)
+from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
+from misp_bridge.output.redact import register_secret
+
+__all__ = ["Issue", "Settings", "Workspace", "inspect_config", "load_settings"]
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(misp_bridge.__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One Sentinel workspace from ms_auth (config.py's resourceGroupName/workspaceName renamed)."""
+
+    tenant: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    workspace_id: str
+    new_upload_api: bool = True
+    scope: str = DEFAULT_SCOPE
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short, secret-free name for logs and the run summary."""
+        return self.workspace_name or self.workspace_id
+
+    @property
+    def has_management(self) -> bool:
+        """True when the management API (lookups, deletes) can address this workspace."""
+        return bool(self.subscription_id and self.resource_group and self.workspace_name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every config.py setting under its own name, plus the constants.py tables in lower case."""
+
+    ms_auth: tuple[Workspace, ...]
+    ms_api_version: str
+    ms_delete_api_version: str
+    ms_max_indicators_request: int
+    ms_max_requests_minute: int
+    misp_key: str = field(repr=False)
+    misp_domain: str
+    misp_verifycert: bool | str
+    misp_event_filters: Mapping[str, Any]
+    misp_event_limit_per_page: int
+    days_to_expire: int
+    days_to_expire_start: str
+    days_to_expire_mapping: Mapping[str, int]
+    days_to_expire_ignore_misp_last_seen: bool
+    default_confidence: int
+    sourcesystem: str
+    verbose_log: bool
+    log_file: Path | None
+    dry_run: bool
+    write_parsed_indicators: bool
+    write_parsed_eventid: bool
+    sentinel_write_response: bool
+    remove_pipe_from_misp_attribute: bool
+    ignore_localtags: bool
+    misp_flatten_attributes: bool
+    misp_remove_eventreports: bool
+    timeframe_toids_change: str
+    ms_useragent: str
+    ms_check_if_exist_in_sentinel: bool
+    ms_authority_host: str
+    ms_upload_base_url: str
+    ms_legacy_upload_base_url: str
+    ms_management_base_url: str
+    ms_ca_bundle: Path | None
+    state_file: Path
+    ms_max_parallel_requests: int
+    key_vault_name: str | None
+    key_vault_url: str | None
+    misp_timeout: float
+    ms_timeout: float
+    misp_tags_ignore: tuple[str, ...]
+    misp_allowed_taxonomies: tuple[str, ...]
+    misp_confidence: Mapping[str, int]
+    misp_custom_attribute: frozenset[str]
+    upload_indicator_misp_accepted_types: frozenset[str]
+    tlp_marking_object_definition: Mapping[str, str]
+    sentinel_default_threattype: str
+    sentinel_default_tlp: str
+    config_path: Path
+    constants_path: Path | None = None  # None: the built-in tables were used
+
+    @property
+    def vault_url(self) -> str | None:
+        """The Key Vault to read secrets from: key_vault_url, else one derived from key_vault_name."""
+        if self.key_vault_url:
+            return self.key_vault_url
+        if self.key_vault_name:
+            return f"https://{self.key_vault_name}.vault.azure.net"
+        return None
+
+    def with_secrets(self, *, misp_key: str | None = None, client_secret: str | None = None) -> Settings:
+        """A copy with Key Vault secrets in place; client_secret goes to every workspace."""
+        register_secret(misp_key)
+        register_secret(client_secret)
+        workspaces = self.ms_auth
+        if client_secret is not None:
+            workspaces = tuple(replace(ws, client_secret=client_secret) for ws in self.ms_auth)
+        key = self.misp_key if misp_key is None else misp_key
+        return replace(self, misp_key=key, ms_auth=workspaces)
+
+
+_REQUIRED = object()  # marks a setting with no default
+
+# config.py name -> (default, reader). ms_auth is read apart because it becomes Workspace objects.
+_SETTINGS: dict[str, tuple[Any, Reader]] = {
+    "ms_api_version": ("2024-02-01-preview", text()),
+    "ms_delete_api_version": ("2025-09-01", text()),
+    "ms_max_indicators_request": (100, integer(1, 100)),
+    "ms_max_requests_minute": (100, integer(1, 100)),
+    "misp_key": (_REQUIRED, text(secret=True)),
+    "misp_domain": (_REQUIRED, url),
+    "misp_verifycert": (True, verifycert),
+    "misp_event_filters": (DEFAULT_EVENT_FILTERS, event_filters),
+    "misp_event_limit_per_page": (500, integer(1)),
+    "days_to_expire": (50, integer(1)),
+    "days_to_expire_start": ("valid_from", choice("valid_from", "current_date")),
+    "days_to_expire_mapping": ({}, expire_mapping),
+    "days_to_expire_ignore_misp_last_seen": (True, flag),
+    "default_confidence": (50, integer(0, 100)),
+    "sourcesystem": ("MISP", not_reserved_source),
+    "verbose_log": (False, flag),
+    "log_file": ("misp2sentinel.log", output_path(optional=True)),
+    "dry_run": (False, flag),
+    "write_parsed_indicators": (False, flag),
+    "write_parsed_eventid": (False, flag),
+    "sentinel_write_response": (False, flag),
+    "remove_pipe_from_misp_attribute": (True, flag),
+    "ignore_localtags": (True, flag),
+    "misp_flatten_attributes": (True, flag),
+    "misp_remove_eventreports": (True, flag),
+    "timeframe_toids_change": ("1d", duration),
+    "ms_useragent": ("MISP-1.0", text()),
+    "ms_check_if_exist_in_sentinel": (False, flag),
+    "ms_authority_host": ("https://login.microsoftonline.com", url),
+    "ms_upload_base_url": ("https://api.ti.sentinel.azure.com", url),
+    "ms_legacy_upload_base_url": ("https://sentinelus.azure-api.net", url),
+    "ms_management_base_url": ("https://management.azure.com", url),
+    "ms_ca_bundle": (None, ca_bundle),
+    "state_file": ("misp2sentinel.db", output_path(optional=False)),
+    "ms_max_parallel_requests": (4, integer(1, 16)),
+    "key_vault_name": (None, optional_text),
+    "key_vault_url": (None, optional_url),
+    "misp_timeout": (30, seconds),
+    "ms_timeout": (60, seconds),
+}
+KNOWN_SETTINGS = frozenset({"ms_auth", *_SETTINGS})
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Environment overrides for secrets and the vault name, applied to copies, before any check."""
+    if env.get("MISP_KEY"):
+        raw["misp_key"] = env["MISP_KEY"]
+    if env.get("key_vault_name"):
+        raw["key_vault_name"] = env["key_vault_name"]
+    secret = env.get("MS_CLIENT_SECRET")
+    auth = raw.get("ms_auth")
+    if not secret or auth is None:
+        return
+
+    def fill(ws: Any) -> Any:
+        if not isinstance(ws, Mapping):
+            return ws
+        current = ws.get("client_secret", "")
+        empty = not isinstance(current, str) or not current.strip() or is_placeholder(current)
+        return {**ws, "client_secret": secret} if empty else dict(ws)
+
+    if isinstance(auth, Mapping):
+        raw["ms_auth"] = fill(auth)
+    elif isinstance(auth, (list, tuple)):
+        raw["ms_auth"] = [fill(ws) for ws in auth]
+
+
+def _holds_secrets(raw: Mapping[str, Any]) -> bool:
+    def real(value: Any) -> bool:
+        return isinstance(value, str) and bool(value.strip()) and not is_placeholder(value)
+
+    auth = raw.get("ms_auth")
+    spaces = [auth] if isinstance(auth, Mapping) else auth if isinstance(auth, (list, tuple)) else []
+    secrets = [raw.get("misp_key")] + [ws.get("client_secret") for ws in spaces if isinstance(ws, Mapping)]
+    return any(real(s) for s in secrets)
+
+
+def _writable_dir_issue(c: Collector, name: str, target: Path) -> None:
+    """The file's directory (or the nearest existing parent, since it gets created) must be writable."""
+    directory = target.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        c.error(name, f"cannot be written: {directory} is not a writable directory")
+
+
+def _file_checks(path: Path, raw: Mapping[str, Any], values: Mapping[str, Any], c: Collector) -> None:
+    for name in ("log_file", "state_file"):
+        if isinstance(values.get(name), Path):
+            _writable_dir_issue(c, name, values[name])
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if os.name == "posix" and mode & 0o077 and _holds_secrets(raw):
+        c.issues.append(
+            Issue(
+                "warning",
+                "",
+                f"is readable by group or others (mode {mode:o}) and holds secrets; run chmod 600 {path}",
+                c.source,
+            )
+        )
+
+
+def inspect_config(
+    path: Path, *, env: Mapping[str, str] | None = None, check_files: bool = True
+) -> tuple[Settings | None, list[Issue]]:
+    """Reads and checks a config.py; Settings is None when any issue is an error. Never raises."""
+    env = os.environ if env is None else env
+    path = Path(path).expanduser().resolve()
+    c = Collector(path.name, path.parent)
+    if not path.is_file():
+        return None, [Issue("error", "", f"not found at {path}; copy config.py.default", path.name)]
+    found = run_file(path, c)
+    if found is None:
+        return None, c.issues
+    from_file = dict(found)
+    raw = dict(found)
+    _apply_env(raw, env)
+    for name in raw:
+        if name not in KNOWN_SETTINGS:
+            c.warning(name, f"is not a known setting{suggest(name, KNOWN_SETTINGS)}")
+    # With a Key Vault the secrets arrive later (with_secrets), so empty ones in config.py are fine.
+    vault = (raw.get("key_vault_name"), raw.get("key_vault_url"))
+    c.secrets_later = any(isinstance(v, str) and v.strip() for v in vault)
+
+    values: dict[str, Any] = {}
+    workspaces = read_workspaces(c, "ms_auth", raw["ms_auth"]) if "ms_auth" in raw else []
+    if "ms_auth" not in raw:
+        c.error("ms_auth", "is missing")
+    for name, (default, reader) in _SETTINGS.items():
+        if name in raw:
+            values[name] = reader(c, name, raw[name])
+        elif default is not _REQUIRED:
+            values[name] = reader(c, name, default)
+        elif name == "misp_key" and c.secrets_later:
+            values[name] = ""
+        else:
+            c.error(name, "is missing")
+    for ws in workspaces:
+        register_secret(ws["client_secret"])
+    register_secret(values.get("misp_key"))
+    spaces = [Workspace(**ws) for ws in workspaces]
+    if values.get("ms_check_if_exist_in_sentinel") and not all(ws.has_management for ws in spaces):
+        c.error(
+            "ms_check_if_exist_in_sentinel",
+            "needs subscription_id, resourceGroupName and workspaceName in every ms_auth workspace",
+        )
+    if check_files:
+        _file_checks(path, from_file, values, c)
+
+    issues = list(c.issues)
+    constants_path = find_constants(path.parent, PROJECT_DIR)
+    tables = read_constants(constants_path, PROJECT_DIR, issues)
+    if any(issue.severity == "error" for issue in issues):
+        return None, issues
+    values["misp_event_filters"] = MappingProxyType(values["misp_event_filters"])
+    values["days_to_expire_mapping"] = MappingProxyType(values["days_to_expire_mapping"])
+    settings = Settings(
+        ms_auth=tuple(spaces), **values, **tables, config_path=path, constants_path=constants_path
+    )
+    return settings, issues
+
+
+def load_settings(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Loads a config.py or raises ConfigErrors naming every error; warnings go to the log."""
+    settings, issues = inspect_config(path, env=env)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors or settings is None:
+        raise ConfigErrors([_as_error(issue) for issue in errors])
+    for issue in issues:
+        log.warning("%s", issue)
+    return settings
+
+
+def _as_error(issue: Issue) -> ConfigError:
+    if issue.setting:
+        return ConfigError(issue.setting, issue.message, issue.source)
+    return ConfigFileError(issue.source, issue.message)

@@ -1,0 +1,375 @@
+"""Offline checks of raw config.py / constants.py values: each reader converts one value or records issues.
+
+Readers never stop at the first problem: they note an Issue and hand back a stand-in value so that every
+other setting is still checked. No message ever contains a secret value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from misp_bridge.config.defaults import (
+    DEFAULT_EVENT_FILTERS,
+    DEFAULT_SCOPE,
+    KNOWN_EVENT_FILTERS,
+    PAGER_FILTERS,
+    WORKSPACE_KEYS,
+)
+
+Severity = Literal["error", "warning"]
+
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
+_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
+_MARKING_ID = re.compile(r"^marking-definition--[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding about the configuration; `setting` is empty when the finding is about a whole file."""
+
+    severity: Severity
+    setting: str
+    message: str
+    source: str = "config.py"
+
+    def __str__(self) -> str:
+        if self.setting:
+            return f"{self.source}: {self.setting} {self.message}"
+        return f"{self.source} {self.message}"
+
+
+@dataclass
+class Collector:
+    """Issues of one file; `base_dir` anchors relative paths, `secrets_later` defers secret checks."""
+
+    source: str
+    base_dir: Path
+    secrets_later: bool = False
+    issues: list[Issue] = field(default_factory=list)
+
+    def error(self, setting: str, message: str) -> None:
+        self.issues.append(Issue("error", setting, message, self.source))
+
+    def warning(self, setting: str, message: str) -> None:
+        self.issues.append(Issue("warning", setting, message, self.source))
+
+
+Reader = Callable[[Collector, str, Any], Any]
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _wrong_type(c: Collector, name: str, expected: str, value: Any) -> None:
+    c.error(name, f"must be {expected}, got {_kind(value)}")
+
+
+def is_placeholder(value: Any) -> bool:
+    """True for the '<tenant>'-style markers config.py.default ships with."""
+    return isinstance(value, str) and bool(_PLACEHOLDER.match(value))
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """A ' ; did you mean X?' tail when a known name is close to `name`, else ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def text(*, secret: bool = False, required: bool = True) -> Reader:
+    def read(c: Collector, name: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            _wrong_type(c, name, "a string", value)
+            return ""
+        deferred = secret and c.secrets_later
+        if is_placeholder(value) and not deferred:
+            c.error(name, "is still a placeholder; fill in the real value")
+        elif not value.strip() and required and not deferred:
+            c.error(name, "is empty")
+        return value
+
+    return read
+
+
+def optional_text(c: Collector, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _wrong_type(c, name, "None or a string", value)
+        return None
+    if is_placeholder(value):
+        c.error(name, "is still a placeholder; fill in the real value or set it to None")
+    return value.strip() or None
+
+
+def flag(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        _wrong_type(c, name, "True or False", value)
+        return False
+    return value
+
+
+def integer(low: int, high: int | None = None) -> Reader:
+    def read(c: Collector, name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _wrong_type(c, name, "an integer", value)
+            return low
+        if high is None and value < low:
+            c.error(name, f"must be at least {low}, got {value}")
+        elif high is not None and not low <= value <= high:
+            c.error(name, f"must be {low}..{high}, got {value}")
+        return value
+
+    return read
+
+
+def seconds(c: Collector, name: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _wrong_type(c, name, "a number of seconds", value)
+        return 1.0
+    if value <= 0:
+        c.error(name, f"must be more than 0 seconds, got {value}")
+    return float(value)
+
+
+def choice(*allowed: str) -> Reader:
+    def read(c: Collector, name: str, value: Any) -> Any:
+        if value not in allowed:
+            words = " or ".join(repr(a) for a in allowed)
+            c.error(name, f"must be {words}, got {value!r}")
+        return value
+
+    return read
+
+
+def check_https(c: Collector, name: str, value: str) -> None:
+    """Errors unless `value` is an https URL with a host; never echoes more than the scheme."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https":
+        c.error(name, f"must be an https:// URL, got {parts.scheme or 'no scheme'}://")
+    elif not parts.hostname:
+        c.error(name, "must be an https:// URL with a host name")
+
+
+def url(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        _wrong_type(c, name, "a string", value)
+        return ""
+    if is_placeholder(value):
+        c.error(name, "is still a placeholder; fill in the real value")
+    elif not value.strip():
+        c.error(name, "is empty")
+    else:
+        check_https(c, name, value.strip())
+    return value.strip().rstrip("/")
+
+
+def optional_url(c: Collector, name: str, value: Any) -> Any:
+    found = optional_text(c, name, value)
+    if found is not None and not is_placeholder(found):
+        check_https(c, name, found)
+        return found.rstrip("/")
+    return found
+
+
+def duration(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, str) or not _DURATION.match(value):
+        c.error(name, f"must be a number followed by s, m, h or d (like '1d'), got {value!r}")
+    return value
+
+
+def _resolve(c: Collector, raw: str | Path) -> Path:
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else c.base_dir / path
+
+
+def output_path(*, optional: bool) -> Reader:
+    def read(c: Collector, name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, str) and not value.strip():
+            c.error(name, "is empty")
+            return None
+        if not isinstance(value, (str, Path)):
+            _wrong_type(c, name, "None or a file path" if optional else "a file path", value)
+            return None
+        return _resolve(c, value)
+
+    return read
+
+
+def _existing_file(c: Collector, name: str, value: str | Path) -> Path:
+    path = _resolve(c, value)
+    if not path.is_file():
+        c.error(name, f"points to {path}, which does not exist")
+    return path
+
+
+def ca_bundle(c: Collector, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)):
+        _wrong_type(c, name, "None or a CA bundle path", value)
+        return None
+    return _existing_file(c, name, value)
+
+
+def verifycert(c: Collector, name: str, value: Any) -> Any:
+    if value is False:
+        c.warning(name, "is False: TLS certificates are not checked")
+        return False
+    if value is True:
+        return True
+    if isinstance(value, (str, Path)) and str(value).strip():
+        return str(_existing_file(c, name, value))
+    _wrong_type(c, name, "True, False or a CA bundle path", value)
+    return True
+
+
+def expire_mapping(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        _wrong_type(c, name, "a dict of pattern key -> days", value)
+        return {}
+    result: dict[str, int] = {}
+    for key, days in value.items():
+        where = f"{name}[{key!r}]"
+        if not isinstance(key, str) or not key:
+            c.error(name, f"keys must be non-empty strings, got {_kind(key)}")
+        elif isinstance(days, bool) or not isinstance(days, int):
+            _wrong_type(c, where, "a whole number of days", days)
+        elif days < 1:
+            c.error(where, f"must be at least 1, got {days}")
+        else:
+            result[key] = days
+    return result
+
+
+def _timestamp_filter(c: Collector, where: str, value: Any) -> None:
+    """MISP takes an epoch, a duration such as '14d', or a [from, to] pair of those."""
+
+    def one(item: Any) -> bool:
+        if isinstance(item, bool):
+            return False
+        if isinstance(item, int):
+            return item >= 0
+        return isinstance(item, str) and (item.isdigit() or bool(_DURATION.match(item)))
+
+    pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(one(v) for v in value)
+    if not (pair or one(value)):
+        c.error(where, f"must be an epoch, a duration like '14d' or a [from, to] pair, got {value!r}")
+
+
+_TIMESTAMP_FILTERS = ("publish_timestamp", "timestamp", "event_timestamp", "attribute_timestamp")
+
+
+def event_filters(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        _wrong_type(c, name, "a dict of MISP search filters", value)
+        return dict(DEFAULT_EVENT_FILTERS)
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"{name}[{key!r}]"
+        if key in PAGER_FILTERS:
+            c.warning(where, f"is ignored: {PAGER_FILTERS[key]}")
+            continue
+        if key not in KNOWN_EVENT_FILTERS:
+            c.warning(where, f"is not a MISP search filter{suggest(str(key), KNOWN_EVENT_FILTERS)}")
+        if key in _TIMESTAMP_FILTERS:
+            _timestamp_filter(c, where, item)
+        result[key] = item
+    return result
+
+
+def not_reserved_source(c: Collector, name: str, value: Any) -> Any:
+    found = text()(c, name, value)
+    if isinstance(found, str) and found.strip().casefold() == "microsoft sentinel":
+        c.error(name, "must not be 'Microsoft Sentinel': Sentinel keeps that name for its own indicators")
+    return found
+
+
+def read_workspace(c: Collector, where: str, raw: Any) -> dict[str, Any] | None:
+    """Checks one ms_auth dict; returns Workspace keyword arguments (None when it is not a dict)."""
+    if not isinstance(raw, Mapping):
+        _wrong_type(c, where, "a dict (or a list of dicts)", raw)
+        return None
+    for key in raw:
+        if key not in WORKSPACE_KEYS:
+            c.warning(f"{where}[{key!r}]", f"is not a known key{suggest(str(key), WORKSPACE_KEYS)}")
+    out: dict[str, Any] = {}
+    for key in ("tenant", "client_id", "client_secret", "workspace_id"):
+        name = f"{where}[{key!r}]"
+        if key not in raw:
+            c.error(name, "is missing")
+            out[key] = ""
+            continue
+        out[key] = text(secret=key == "client_secret")(c, name, raw[key])
+        shape_ok = _GUID.match(out[key]) or (key == "tenant" and _DOMAIN.match(out[key]))
+        if key != "client_secret" and out[key] and not is_placeholder(out[key]) and not shape_ok:
+            shape = "a GUID or a domain name" if key == "tenant" else "a GUID"
+            c.warning(name, f"does not look like {shape} (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+    out["new_upload_api"] = flag(c, f"{where}['new_upload_api']", raw.get("new_upload_api", True))
+    if out["new_upload_api"] is False:
+        c.warning(f"{where}['new_upload_api']", "is False: the legacy upload API is deprecated by Microsoft")
+    out["scope"] = text()(c, f"{where}['scope']", raw.get("scope", DEFAULT_SCOPE))
+    for key in ("subscription_id", "resourceGroupName", "workspaceName"):
+        out[WORKSPACE_KEYS[key]] = optional_text(c, f"{where}[{key!r}]", raw.get(key))
+    return out
+
+
+def read_workspaces(c: Collector, name: str, value: Any) -> list[dict[str, Any]]:
+    """ms_auth is one workspace dict or a non-empty list of them, each workspace_id listed once."""
+    if isinstance(value, Mapping):
+        found = read_workspace(c, name, value)
+        return [found] if found else []
+    if not isinstance(value, (list, tuple)) or not value:
+        c.error(name, "must be a dict or a non-empty list of dicts")
+        return []
+    result = [w for i, raw in enumerate(value) if (w := read_workspace(c, f"{name}[{i}]", raw))]
+    seen: set[str] = set()
+    for ws in result:
+        wid = ws["workspace_id"]
+        if wid.lower() in seen and not is_placeholder(wid):
+            c.error(name, f"lists workspace_id {wid} more than once")
+        seen.add(wid.lower())
+    return result
+
+
+# --- constants.py -------------------------------------------------------------------------------
+
+
+def str_sequence(c: Collector, name: str, value: Any) -> Any:
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        _wrong_type(c, name, "a list of strings", value)
+        return ()
+    bad = [item for item in value if not isinstance(item, str)]
+    if bad:
+        c.error(name, f"must hold only strings, got {_kind(bad[0])}")
+    return tuple(item for item in value if isinstance(item, str))
+
+
+def confidence_table(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        _wrong_type(c, name, "a dict of tag -> confidence", value)
+        return {}
+    for tag, level in value.items():
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 100:
+            c.error(f"{name}[{tag!r}]", f"must be 0..100, got {level!r}")
+    return dict(value)
+
+
+def marking_table(c: Collector, name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        _wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)
+        return {}
+    for tag, marking in value.items():
+        if not isinstance(marking, str) or not _MARKING_ID.match(marking):
+            c.error(f"{name}[{tag!r}]", "must be a STIX id like marking-definition--<uuid>")
+    return dict(value)

@@ -1,0 +1,157 @@
+"""Text-level helpers of the indicator extractor: refanging, JSON detection, and the non-IP extras.
+
+Pure code; every regex has bounded repetitions so 128 KiB of hostile text is scanned in linear time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from misp_bridge.pandora.iocs.ip import AddressPolicy, validate_ip
+from misp_bridge.pandora.iocs.model import Ioc
+
+# Defanging conventions seen in threat reports and SIEM exports, undone in this order (the
+# bracketed colon first, so "hxxp[:]//" becomes "hxxp://" before the scheme is fixed).
+_REFANG: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}", re.IGNORECASE), "."),
+    (re.compile(r"\[:\]"), ":"),
+    (re.compile(r"\[://\]"), "://"),
+    (re.compile(r"\[@\]|\[at\]", re.IGNORECASE), "@"),
+    (re.compile(r"\bhxxp(s?)://", re.ASCII | re.IGNORECASE), lambda m: f"http{m.group(1)}://"),
+    (re.compile(r"\bfxp://", re.ASCII | re.IGNORECASE), "ftp://"),
+)
+
+
+def refang(text: str) -> str:
+    """`text` with defanged addresses, URLs and emails turned back into their normal form."""
+    for pattern, replacement in _REFANG:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def parse_json_alert(text: str) -> Mapping[str, Any] | None:
+    """The JSON object `text` holds, or None.
+
+    The object may be wrapped in whitespace or follow a prefix without a "{" (a syslog header such
+    as `<13>Jan  1 10:04:05 ids suricata[42]: `); nothing but whitespace may follow it.
+    """
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        value, end = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
+        return None
+    if not isinstance(value, dict) or text[end:].strip():
+        return None
+    return value
+
+
+MAX_PER_KIND = 100  # a flood of indicators in one alert helps no analyst and bloats the event
+
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`{}|\\^]{1,2048}", re.ASCII | re.IGNORECASE)
+_URL_TRAILING = ".,;:!?'\")]>"
+_HOST_NAME = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.){1,126}(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
+    re.ASCII,
+)
+# Names that resolve only inside a site, or are reserved for examples: never a detection rule.
+_LOCAL_SUFFIXES = frozenset(
+    {"local", "localhost", "localdomain", "internal", "intranet", "lan", "home", "corp", "private"}
+    | {"test", "example", "invalid", "arpa", "example.com", "example.net", "example.org"}
+)
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])([\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
+    r"[A-Za-z]{2,24})(?![\w-]|\.\w)",
+    re.ASCII,
+)
+# A maximal hex run bounded by non-word characters: a hash is never cut out of a longer run.
+_HEX_RUN = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,64}(?!\w)", re.ASCII)
+_HASH_TYPES = {32: "md5", 40: "sha1", 64: "sha256"}
+_CVE = re.compile(r"(?<![\w-])CVE-([0-9]{4})-([0-9]{4,7})(?!\w)", re.ASCII | re.IGNORECASE)
+
+
+def _trim_url(url: str) -> str:
+    """Drop punctuation that ends the sentence rather than the URL; keep balanced ) and ]."""
+    while url and url[-1] in _URL_TRAILING:
+        last = url[-1]
+        if (last == ")" and url.count("(") >= url.count(")")) or (
+            last == "]" and url.count("[") >= url.count("]")
+        ):
+            break
+        url = url[:-1]
+    return url
+
+
+@dataclass(frozen=True)
+class _Host:
+    name: str  # lower-cased, no brackets or port
+    is_ip: bool
+    trusted: bool  # may feed detection: a public address or a registrable name, not the agent
+
+
+def _url_host(url: str, policy: AddressPolicy) -> _Host | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # malformed [IPv6] host
+        return None
+    if not host:
+        return None
+    host = host.rstrip(".")
+    address = validate_ip(host)
+    if address is not None:
+        usable = policy.reportable(address) and not policy.internal(address)
+        return _Host(str(address), is_ip=True, trusted=usable)
+    if len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        return None
+    suffix2 = ".".join(host.rsplit(".", 2)[-2:])
+    local = host.rsplit(".", 1)[-1] in _LOCAL_SUFFIXES or suffix2 in _LOCAL_SUFFIXES
+    return _Host(host, is_ip=False, trusted=not local and host not in policy.own_names)
+
+
+@dataclass(frozen=True)
+class Extras:
+    iocs: tuple[Ioc, ...]
+    url_host_ips: frozenset[str]  # addresses seen as a URL's host: the far end of a request
+
+
+def find_extras(text: str, policy: AddressPolicy) -> Extras:
+    """URLs, their host names, emails, hashes and CVE ids in `text` (already refanged)."""
+    found: dict[tuple[str, str], Ioc] = {}
+    per_kind: dict[str, int] = {}
+
+    def add(ioc: Ioc) -> None:
+        key = (ioc.type, ioc.value)
+        if key not in found and per_kind.get(ioc.type, 0) < MAX_PER_KIND:
+            found[key] = ioc
+            per_kind[ioc.type] = per_kind.get(ioc.type, 0) + 1
+
+    url_spans: list[tuple[int, int]] = []
+    host_ips: set[str] = set()
+    for match in _URL.finditer(text):
+        url = _trim_url(match.group(0))
+        url_spans.append((match.start(), match.start() + len(url)))
+        host = _url_host(url, policy)
+        add(Ioc("url", url, to_ids=host is not None and host.trusted, comment="URL in the alert text"))
+        if host is not None and host.is_ip:
+            host_ips.add(host.name)
+        elif host is not None:
+            add(Ioc("domain", host.name, to_ids=host.trusted, comment="host of a URL in the alert text"))
+    for match in _EMAIL.finditer(text):
+        if not any(start <= match.start() < end for start, end in url_spans):  # user@host in a URL
+            add(Ioc("email", match.group(1).lower(), to_ids=True, comment="email address in the alert text"))
+    for match in _HEX_RUN.finditer(text):
+        run = match.group(0)
+        hash_type = _HASH_TYPES.get(len(run))
+        # Require a digit and a letter: all-digit runs are counters, all-letter runs are words.
+        if hash_type and re.search("[0-9]", run) and re.search("[A-Fa-f]", run):
+            add(Ioc(hash_type, run.lower(), to_ids=True, comment=f"{hash_type} hash in the alert text"))
+    for match in _CVE.finditer(text):
+        cve = f"CVE-{match.group(1)}-{match.group(2)}"
+        add(Ioc("vulnerability", cve, to_ids=False, comment="CVE id in the alert text"))
+    return Extras(tuple(found.values()), frozenset(host_ips))

@@ -1,0 +1,462 @@
+"""The sync's memory between runs: one SQLite file (stdlib sqlite3, WAL) behind the `State` object.
+
+Per workspace it knows the content hash of every indicator Sentinel accepted (so an unchanged one is not
+sent again), the ones Sentinel rejected (not retried until their hash changes), the undelivered ones (sent
+first next run, with their STIX body) and which were revoked; it also keeps a short log of runs.
+Lifecycle: `State.open(path)` -> `with state.lock():` (one run at a time) -> calls -> `close()`.
+
+Every call is one transaction and holds an internal lock, so the uploader's worker threads may share one
+State. Iterators (`pending`, `uploaded_body_ids`) read page by page and hold nothing between pages, so
+the loop body may call back into State (record a delivery, revoke) while iterating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from misp_bridge.errors import StateError
+from misp_bridge.sync.state.codec import digest, pack_id, pack_uuid, to_epoch, to_iso, unpack_id, unpack_uuid
+from misp_bridge.sync.state.lock import run_lock
+from misp_bridge.sync.state.schema import SCHEMA_VERSION, migrate
+
+Status = Literal["new", "changed", "unchanged", "rejected"]
+
+# Ids per IN (...) list: below SQLite's oldest default limit of 999 bound parameters, with room to spare.
+IN_CHUNK = 900
+# Rows fetched per page by the streaming iterators: bounded memory, few round trips.
+PAGE_SIZE = 500
+# Sentinel's per-object messages can be long; a few hundred characters say what went wrong.
+_MESSAGE_MAX = 500
+# The run log is for "what happened lately", not an archive.
+RUNS_KEPT = 1000
+# Busy wait inside SQLite for a reader in another process (check-config, a report) to finish its read.
+_BUSY_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An indicator that could not be delivered (transient failure), kept with its body to be resent."""
+
+    workspace: str
+    stix_id: str
+    body: Mapping[str, Any]
+    content_hash: str
+    attribute_uuid: str
+    event_uuid: str
+    attempts: int
+
+
+def _chunks(values: Sequence[str | bytes]) -> Iterator[Sequence[str | bytes]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _status(content_hash: bytes, delivered: bytes | None, rejected: bytes | None, revoked: int) -> Status:
+    # A revoked indicator must be sent again even when unchanged, or Sentinel would keep it revoked.
+    if delivered == content_hash and not revoked:
+        return "unchanged"
+    if rejected == content_hash:
+        return "rejected"
+    return "changed"
+
+
+class State:
+    """Narrow object over the state file; see the module docstring for the lifecycle."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, clock: Callable[[], float]) -> None:
+        self.path = path
+        self._conn = conn
+        self._clock = clock
+        self._mutex = threading.Lock()
+        self._workspaces: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> State:
+        """Open (or create) the state file; an unusable file raises StateError with one sentence."""
+        path = Path(path)
+        if path.is_dir():
+            raise StateError(f"The state file {path} is a directory; set state_file to a file path.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Owner-only: pending bodies are threat intelligence the organisation may not share.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StateError(
+                f"The state file {path} cannot be created (a file is in the way of its folder)."
+            ) from exc
+        except OSError as exc:
+            raise StateError(f"The state file {path} cannot be created ({exc.strerror}).") from exc
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL survives a process kill; only an OS crash may lose the very last transaction.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            migrate(conn, str(path))
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StateError(
+                f"The state file {path} cannot be used ({exc}); move it aside to start with an empty state."
+            ) from exc
+        except StateError:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(path, conn, clock)
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def lock(self, *, wait: float = 10.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+        """Exclusive run lock across processes; raises RunLockHeld (a LockHeld) after `wait` seconds."""
+        with run_lock(self.path, wait=wait, sleep=sleep):
+            yield
+
+    def set_trace(self, callback: Callable[[str], None] | None) -> None:
+        """Pass every SQL statement run to `callback` (tests count statements; None turns it off)."""
+        with self._mutex:
+            self._conn.set_trace_callback(callback)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise StateError(f"The state file {self.path} could not be read ({exc}).") from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._mutex:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                # Also after a failed COMMIT (disk full): an open transaction would block every later call.
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                # A workspace row inserted in this transaction is gone again.
+                self._workspaces.clear()
+                if isinstance(exc, sqlite3.Error):
+                    raise StateError(f"The state file {self.path} could not be written ({exc}).") from exc
+                raise
+
+    def _ws(self, conn: sqlite3.Connection, workspace: str, *, create: bool) -> int | None:
+        """Workspace name -> small integer key (keeps every indicator row ~40 bytes shorter)."""
+        known = self._workspaces.get(workspace)
+        if known is not None:
+            return known
+        if create:
+            conn.execute("INSERT OR IGNORE INTO workspaces(name) VALUES (?)", (workspace,))
+        row = conn.execute("SELECT id FROM workspaces WHERE name = ?", (workspace,)).fetchone()
+        if row is None:
+            return None
+        self._workspaces[workspace] = int(row[0])
+        return int(row[0])
+
+    def _select_in(
+        self, workspace: str, sql: str, values: Iterable[str | bytes]
+    ) -> Iterator[tuple[Any, ...]]:
+        """Run `sql` (with `{marks}` for the IN list, ws as first parameter) once per chunk of values."""
+        unique: list[str | bytes] = list(dict.fromkeys(values))
+        for chunk in _chunks(unique):
+            with self._read() as conn:
+                ws = self._ws(conn, workspace, create=False)
+                if ws is None:
+                    return
+                rows = conn.execute(sql.format(marks=_marks(len(chunk))), (ws, *chunk)).fetchall()
+            yield from rows
+
+    # -- indicators --------------------------------------------------------------------------------
+
+    def classify(self, workspace: str, items: Sequence[tuple[str, str]]) -> dict[str, Status]:
+        """(stix_id, content_hash) -> stix_id: status; one query per IN_CHUNK ids."""
+        found = {
+            row[0]: row[1:]
+            for row in self._select_in(
+                workspace,
+                "SELECT stix_id, delivered_hash, rejected_hash, revoked FROM indicators"
+                " WHERE ws = ? AND stix_id IN ({marks})",
+                [pack_id(stix_id) for stix_id, _ in items],
+            )
+        }
+        result: dict[str, Status] = {}
+        for stix_id, content_hash in items:
+            row = found.get(pack_id(stix_id))
+            result[stix_id] = "new" if row is None else _status(digest(content_hash), *row)
+        return result
+
+    def record_delivered(
+        self, workspace: str, items: Sequence[tuple[str, str, str, str, str | None]]
+    ) -> None:
+        """(stix_id, content_hash, attribute_uuid, event_uuid, valid_until ISO) accepted by Sentinel."""
+        now = self._clock()
+        with self._write() as conn:
+            ws = self._ws(conn, workspace, create=True)
+            conn.executemany(
+                "INSERT INTO indicators(ws, stix_id, delivered_hash, rejected_hash, attribute_uuid,"
+                " event_uuid, valid_until, revoked, reject_message, updated_at)"
+                " VALUES (?, ?, ?, NULL, ?, ?, ?, 0, NULL, ?)"
+                " ON CONFLICT(ws, stix_id) DO UPDATE SET delivered_hash = excluded.delivered_hash,"
+                " rejected_hash = NULL, attribute_uuid = excluded.attribute_uuid,"
+                " event_uuid = excluded.event_uuid, valid_until = excluded.valid_until, revoked = 0,"
+                " reject_message = NULL, updated_at = excluded.updated_at",
+                [
+                    (ws, pack_id(sid), digest(h), pack_uuid(attr), pack_uuid(event), to_epoch(until), now)
+                    for sid, h, attr, event, until in items
+                ],
+            )
+            self._delete_pending(conn, ws, (item[0] for item in items))
+
+    def record_rejected(self, workspace: str, items: Sequence[tuple[str, str, str, str]]) -> None:
+        """(stix_id, content_hash, attribute_uuid, message) Sentinel refused; also leaves the pending list.
+
+        A version delivered earlier stays recorded as delivered (it is still in Sentinel).
+        """
+        now = self._clock()
+        with self._write() as conn:
+            ws = self._ws(conn, workspace, create=True)
+            conn.executemany(
+                "INSERT INTO indicators(ws, stix_id, delivered_hash, rejected_hash, attribute_uuid,"
+                " event_uuid, valid_until, revoked, reject_message, updated_at)"
+                " VALUES (?, ?, NULL, ?, ?, NULL, NULL, 0, ?, ?)"
+                " ON CONFLICT(ws, stix_id) DO UPDATE SET rejected_hash = excluded.rejected_hash,"
+                " attribute_uuid = excluded.attribute_uuid, reject_message = excluded.reject_message,"
+                " updated_at = excluded.updated_at",
+                [
+                    (ws, pack_id(sid), digest(h), pack_uuid(attr), message[:_MESSAGE_MAX], now)
+                    for sid, h, attr, message in items
+                ],
+            )
+            self._delete_pending(conn, ws, (item[0] for item in items))
+
+    def record_revoked(self, workspace: str, stix_ids: Sequence[str]) -> None:
+        """Mark delivered indicators revoked; a pending upload of them is dropped (it would undo this)."""
+        now = self._clock()
+        with self._write() as conn:
+            ws = self._ws(conn, workspace, create=True)
+            conn.executemany(
+                "UPDATE indicators SET revoked = 1, updated_at = ? WHERE ws = ? AND stix_id = ?",
+                [(now, ws, pack_id(sid)) for sid in stix_ids],
+            )
+            self._delete_pending(conn, ws, stix_ids)
+
+    def uploaded_for_attributes(self, workspace: str, attribute_uuids: Sequence[str]) -> dict[str, list[str]]:
+        """Attribute uuid -> stix ids delivered and not revoked; attributes with none are left out."""
+        result: dict[str, list[str]] = {}
+        for attribute_uuid, stix_id in self._select_in(
+            workspace,
+            "SELECT attribute_uuid, stix_id FROM indicators WHERE ws = ? AND attribute_uuid IN ({marks})"
+            " AND delivered_hash IS NOT NULL AND revoked = 0 ORDER BY attribute_uuid, stix_id",
+            map(pack_uuid, attribute_uuids),
+        ):
+            result.setdefault(unpack_uuid(attribute_uuid), []).append(unpack_id(stix_id))
+        return result
+
+    def known_ids(self, workspace: str, stix_ids: Sequence[str]) -> set[str]:
+        """Which of these ids were ever delivered to the workspace (revoked ones included: they exist)."""
+        return {
+            unpack_id(row[0])
+            for row in self._select_in(
+                workspace,
+                "SELECT stix_id FROM indicators WHERE ws = ? AND stix_id IN ({marks})"
+                " AND delivered_hash IS NOT NULL",
+                map(pack_id, stix_ids),
+            )
+        }
+
+    def uploaded_body_ids(
+        self, workspace: str, *, expired_before: str | None = None, event_uuid: str | None = None
+    ) -> Iterator[tuple[str, str, str]]:
+        """(stix_id, attribute_uuid, event_uuid) delivered and not revoked, by stix id, page by page.
+
+        `expired_before` (ISO 8601) keeps those whose valid_until is earlier; `event_uuid` keeps one event.
+        """
+        conditions = ["ws = ?", "stix_id > ?", "delivered_hash IS NOT NULL", "revoked = 0"]
+        extra: list[Any] = []
+        if expired_before is not None:
+            conditions.append("valid_until < ?")
+            extra.append(to_epoch(expired_before))
+        if event_uuid is not None:
+            conditions.append("event_uuid = ?")
+            extra.append(pack_uuid(event_uuid))
+        sql = (
+            "SELECT stix_id, attribute_uuid, event_uuid FROM indicators WHERE "
+            + " AND ".join(conditions)
+            + " ORDER BY stix_id LIMIT ?"
+        )
+        after: str | bytes = ""  # sorts before every stored key: text sorts before blobs in SQLite
+        while True:
+            with self._read() as conn:
+                ws = self._ws(conn, workspace, create=False)
+                if ws is None:
+                    return
+                rows = conn.execute(sql, (ws, after, *extra, PAGE_SIZE)).fetchall()
+            for row in rows:
+                yield (unpack_id(row[0]), unpack_uuid(row[1]), unpack_uuid(row[2]))
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    def is_empty(self, workspace: str) -> bool:
+        """True when nothing was ever recorded for the workspace (first run, or a lost state file)."""
+        with self._read() as conn:
+            ws = self._ws(conn, workspace, create=False)
+            if ws is None:
+                return True
+            row = conn.execute(
+                "SELECT EXISTS(SELECT 1 FROM indicators WHERE ws = ?)"
+                " OR EXISTS(SELECT 1 FROM pending WHERE ws = ?)",
+                (ws, ws),
+            ).fetchone()
+        return not row[0]
+
+    # -- pending -----------------------------------------------------------------------------------
+
+    def add_pending(self, workspace: str, items: Sequence[Pending]) -> None:
+        """Keep undelivered indicators; a known one gets the new body and attempts + 1 (its `attempts` is
+        ignored), and keeps its place in the queue."""
+        now = self._clock()
+        with self._write() as conn:
+            ws = self._ws(conn, workspace, create=True)
+            conn.executemany(
+                "INSERT INTO pending(ws, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts,"
+                " first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT(ws, stix_id) DO UPDATE SET body = excluded.body,"
+                " content_hash = excluded.content_hash, attribute_uuid = excluded.attribute_uuid,"
+                " event_uuid = excluded.event_uuid, attempts = pending.attempts + 1,"
+                " last_at = excluded.last_at",
+                [
+                    (
+                        ws,
+                        p.stix_id,
+                        json.dumps(dict(p.body), separators=(",", ":")),
+                        p.content_hash,
+                        p.attribute_uuid,
+                        p.event_uuid,
+                        now,
+                        now,
+                    )
+                    for p in items
+                ],
+            )
+
+    def pending(self, workspace: str) -> Iterator[Pending]:
+        """Undelivered indicators, oldest first, read PAGE_SIZE at a time."""
+        after = 0
+        while True:
+            with self._read() as conn:
+                ws = self._ws(conn, workspace, create=False)
+                if ws is None:
+                    return
+                rows = conn.execute(
+                    "SELECT seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts"
+                    " FROM pending WHERE ws = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (ws, after, PAGE_SIZE),
+                ).fetchall()
+            for _seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts in rows:
+                yield Pending(
+                    workspace, stix_id, json.loads(body), content_hash, attribute_uuid, event_uuid, attempts
+                )
+            if len(rows) < PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    def pending_count(self, workspace: str) -> int:
+        with self._read() as conn:
+            ws = self._ws(conn, workspace, create=False)
+            if ws is None:
+                return 0
+            return int(conn.execute("SELECT count(*) FROM pending WHERE ws = ?", (ws,)).fetchone()[0])
+
+    def drop_pending(self, workspace: str, stix_ids: Sequence[str]) -> None:
+        with self._write() as conn:
+            ws = self._ws(conn, workspace, create=True)
+            self._delete_pending(conn, ws, stix_ids)
+
+    @staticmethod
+    def _delete_pending(conn: sqlite3.Connection, ws: int | None, stix_ids: Iterable[str]) -> None:
+        conn.executemany("DELETE FROM pending WHERE ws = ? AND stix_id = ?", [(ws, sid) for sid in stix_ids])
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def start_run(self, kind: str) -> int:
+        """Log the start of a run; returns its id. Only the last RUNS_KEPT runs are kept."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO runs(kind, pid, started_at) VALUES (?, ?, ?)", (kind, os.getpid(), self._clock())
+            )
+            run_id = int(cursor.lastrowid or 0)
+            conn.execute("DELETE FROM runs WHERE id <= ?", (run_id - RUNS_KEPT,))
+        return run_id
+
+    def finish_run(self, run_id: int, summary: Mapping[str, Any], exit_code: int) -> None:
+        """Store the run's summary (JSON; the caller keeps secrets out of it) and exit code."""
+        text = json.dumps(dict(summary), default=str, sort_keys=True)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                (self._clock(), int(exit_code), text, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise StateError(f"Run {run_id} is not in the state file {self.path}.")
+
+    def last_runs(self, n: int = 10) -> list[dict[str, Any]]:
+        """Newest first: id, kind, pid, started_at, finished_at (ISO UTC or None), exit_code, summary."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, kind, pid, started_at, finished_at, exit_code, summary FROM runs"
+                " ORDER BY id DESC LIMIT ?",
+                (n,),
+            ).fetchall()
+        return [
+            {
+                "id": run_id,
+                "kind": kind,
+                "pid": pid,
+                "started_at": to_iso(started),
+                "finished_at": to_iso(finished),
+                "exit_code": exit_code,
+                "summary": json.loads(summary) if summary is not None else None,
+            }
+            for run_id, kind, pid, started, finished, exit_code, summary in rows
+        ]
+
+
+__all__ = ["IN_CHUNK", "PAGE_SIZE", "SCHEMA_VERSION", "Pending", "State", "Status"]
