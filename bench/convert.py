@@ -1,8 +1,8 @@
 """Benchmark: MISP attribute -> STIX indicator conversion speed on one core (goal >= 5,000 attributes/s).
 
-Runs two sets: the seven shared MISP events repeated to >= 50,000 attributes, and a synthetic set of
-50,000 to_ids attributes of every table type. Every attribute counts, skipped ones included (the sync
-sees them all). Run from any directory:  .venv/bin/python bench/convert.py
+Runs two sets: the seven sample MISP events (sandbox/data/misp-events) repeated to >= 50,000
+attributes, and a synthetic set of 50,000 to_ids attributes of every table type. Every attribute counts,
+skipped ones included (the sync sees them all). Run from any directory:  .venv/bin/python bench/convert.py
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from misp_bridge.sync.convert import events  # noqa: E402
 from misp_bridge.sync.convert.indicators import ConvertOptions, Indicator, convert_event  # noqa: E402
+from sandbox.samples import sample_event_files  # noqa: E402
 
-MISP_EVENTS = ROOT.parent / "shared" / "data" / "misp-events"
 TARGET = 50_000
 # current_date start keeps old sample events alive, so every convertible attribute is fully built.
 OPTIONS = ConvertOptions(misp_domain="https://misp.example", days_to_expire_start="current_date")
@@ -42,8 +42,8 @@ SAMPLES = {
 }
 
 
-def shared_events() -> list[dict[str, Any]]:
-    loaded = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(MISP_EVENTS.glob("*.json"))]
+def sample_events() -> list[dict[str, Any]]:
+    loaded = [json.loads(path.read_text(encoding="utf-8")) for path in sample_event_files()]
     batch: list[dict[str, Any]] = []
     count = 0
     while count < TARGET:
@@ -113,7 +113,7 @@ def run(label: str, batch: list[dict[str, Any]]) -> float:
 
 
 def main() -> int:
-    rates = [run("shared events x N", shared_events()), run("synthetic", synthetic_events())]
+    rates = [run("sample events x N", sample_events()), run("synthetic", synthetic_events())]
     rate = min(rates)
     print(f"attributes converted per second: {rate:.0f}")
     print("target >= 5000: " + ("met" if rate >= 5000 else "NOT met"))

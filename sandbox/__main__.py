@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     add = parser.add_argument
     add("--dir", type=Path, default=Path("sandbox-run"), help="CA, config.py, state, logs (./sandbox-run)")
-    add("--seed", action="store_true", help="seed MISP with the shared sample events")
+    add("--seed", action="store_true", help="seed MISP with the sample events (sandbox/data/misp-events)")
     add("--port-base", type=int, metavar="N", help="MISP N, Entra N+1, Sentinel N+2, Key Vault N+3")
     add("--demo", action="store_true", help="seed, run both tools against the sandboxes, then exit")
     add("--rate-window", type=float, default=60.0, metavar="SECONDS", help="Sentinel's rate window (60)")

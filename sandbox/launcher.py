@@ -26,11 +26,9 @@ from sandbox.entra import EntraApp
 from sandbox.http import Server
 from sandbox.keyvault import KeyVaultApp
 from sandbox.misp.app import MispApp
+from sandbox.samples import SAMPLE_EVENTS
 from sandbox.sentinel.app import SentinelApp
 from sandbox.tls import SandboxCA
-
-# The shared sample events sit beside the repository (../shared), as in the tests' conftest.
-SAMPLE_EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "misp-events"
 
 MISP_KEY = "sandbox-misp-demo-key-00000000000000000000"
 TENANT = "3e7a9c1d-5b2f-4d8e-a6c4-0f1e2d3c4b5a"
@@ -46,7 +44,7 @@ VAULT_CLIENT_SECRET = "sandbox-demo-vault-reader-Kp2~w"  # noqa: S105 - a sandbo
 # Each emulator's offset from --port-base, in start order (Entra first: Key Vault names it).
 PORT_OFFSETS = {"misp": 0, "entra": 1, "sentinel": 2, "keyvault": 3}
 VAULT_ENV_FILE = "keyvault.env"  # the AZURE_* variables of the identity allowed to read the vault
-SYNTHETIC_EVENTS = (7, 20)  # events x attributes when the shared sample events are missing
+SYNTHETIC_EVENTS = (7, 20)  # events x attributes when a folder without sample events is given
 
 
 @dataclass(frozen=True)
@@ -164,7 +162,7 @@ def start_all(
 
 
 def seed(misp: MispApp, events_dir: Path = SAMPLE_EVENTS) -> tuple[int, str]:
-    """Seed the shared sample events (or synthetic ones when they are missing); (count, where from)."""
+    """Seed the sample events of a folder (synthetic ones when it holds none); (count, where from)."""
     files = sorted(events_dir.glob("*.json")) if events_dir.is_dir() else []
     if not files:
         n_events, n_attributes = SYNTHETIC_EVENTS
