@@ -2,7 +2,7 @@
 
 import sys
 
-from misp_bridge.checkconfig.report import main
+from misp_bridge.checkconfig.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,10 +21,11 @@ from typing import Any
 
 from _common import indicator, trusted_ca
 
+from misp_bridge.azure.http import AzureSender
 from misp_bridge.azure.ratelimit import SlidingWindow
 from misp_bridge.azure.token import TokenProvider
-from misp_bridge.azure.upload import SentinelUploader
-from misp_bridge.sync.context import LIMITER_MARGIN, WINDOW_SECONDS
+from misp_bridge.azure.upload import SentinelUploader, upload_url
+from misp_bridge.sync.wiring import LIMITER_MARGIN, WINDOW_SECONDS
 from tests.fixtures.azure import start_azure
 
 MAX_REQUESTS = 100
@@ -88,14 +89,18 @@ def main() -> None:
             authority_host=azure.authority_host,
             verify=str(ca.ca_path),
         )
-        uploader = SentinelUploader(
-            workspace_id=azure.workspace_id,
-            label="bench",
+        sender = AzureSender(
             tokens=tokens,
             limiter=SlidingWindow(MAX_REQUESTS, window, margin=margin),
-            base_url=azure.upload_base_url,
+            user_agent="MISP-1.0",
             verify=str(ca.ca_path),
             timeout=30.0,
+        )
+        uploader = SentinelUploader(
+            sender=sender,
+            url=upload_url(azure.upload_base_url, azure.workspace_id, "2024-02-01-preview", legacy=False),
+            label="bench",
+            sourcesystem="MISP",
         )
         started = time.monotonic()
         delivered = failed = 0

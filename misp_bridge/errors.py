@@ -1,10 +1,44 @@
 """The project's one exception tree.
 
-Every error carries its context as attributes and renders as one sentence a user can act on.
-No message ever contains a secret: callers pass names and hosts, never keys or tokens.
+Every error carries its context as attributes and renders as one sentence a user can act on. No message
+ever contains a secret: callers pass names, hosts and status codes, never keys or tokens. Each command's
+exit code follows from the branch an error belongs to (see the tables in each CLI module).
+
+    BridgeError
+    ├── UsageError                   a command-line argument is wrong
+    ├── ConfigError                  a setting is wrong; names the setting
+    │   └── ConfigFileError          a settings file is missing or cannot be run
+    ├── ConfigErrors                 several settings are wrong at once
+    ├── StateError                   the sync's state file cannot be used
+    ├── LockHeld                     another run holds a lock
+    │   └── RunLockHeld              ... the sync's run lock, for the whole wait
+    ├── SpoolError                   the plugin's spool cannot be written or read
+    ├── TriageDataError              the plugin's packaged or custom triage data is wrong
+    │   ├── RulesError               ... a rules file
+    │   ├── AttackDataError          ... the ATT&CK technique table
+    │   └── UnknownTechnique         ... an ATT&CK id the table does not know
+    ├── InvalidValue                 a MISP value cannot become a STIX pattern
+    ├── MispError                    MISP refused something or answered nonsense
+    │   ├── MispRejected             MISP refused the request itself (validation, permission, 4xx)
+    │   ├── MispKeyRefused           403 to the API key
+    │   ├── MispTlsError             the server's certificate is not trusted
+    │   ├── MispBadReply             a 2xx that is not JSON (a login page, a proxy)
+    │   └── MispUnavailable          down, slow, 5xx: worth retrying later
+    │       └── BudgetSpent          the plugin's time budget ran out before MISP could be tried
+    ├── SentinelError                Sentinel, its management API or Entra ID refused something
+    │   ├── AuthError                Entra ID gave no token (AADSTS explained)
+    │   ├── AzureTlsError            a Microsoft endpoint's certificate is not trusted
+    │   ├── WorkspaceRefused         uploads to a workspace must stop (403, 404, repeated 401)
+    │   ├── ManagementError          the management (ARM) API refused a request
+    │   └── SentinelUnavailable      unreachable or still failing after the retries
+    │       └── ManagementUnavailable
+    └── KeyVaultError                a Key Vault secret could not be read
+        └── KeyVaultUnavailable      ... because the vault or Entra ID could not be reached
 """
 
 from __future__ import annotations
+
+# --- usage and configuration -----------------------------------------------------------------------
 
 
 class BridgeError(Exception):
@@ -25,6 +59,15 @@ class ConfigError(BridgeError):
         super().__init__(f"{source}: {setting} {problem}")
 
 
+class ConfigFileError(ConfigError):
+    """A settings file is missing or cannot be run; names the file (and the line) instead of a setting."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__("", problem, source)
+        # The file name is the subject of the sentence: "config.py not found at ...".
+        self.args = (f"{source} {problem}",)
+
+
 class ConfigErrors(BridgeError):
     """Several settings are wrong at once; lists all of them."""
 
@@ -33,36 +76,15 @@ class ConfigErrors(BridgeError):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-class MispError(BridgeError):
-    """MISP refused a request or answered something unusable (not worth retrying)."""
-
-
-class MispUnavailable(MispError):
-    """MISP is down, timed out or answered 5xx (worth retrying later)."""
-
-
-class SentinelError(BridgeError):
-    """Sentinel or Entra ID refused a request (not worth retrying as is)."""
-
-
-class SentinelUnavailable(SentinelError):
-    """Sentinel or Entra ID is unreachable or kept failing after the retries."""
-
-
-class AuthError(SentinelError):
-    """Entra ID did not give a token; the message explains the AADSTS code in words."""
-
-
-class KeyVaultError(BridgeError):
-    """A Key Vault secret could not be read; names the secret, never its value."""
-
-
-class LockHeld(BridgeError):
-    """Another run holds the state lock."""
+# --- local files and locks -------------------------------------------------------------------------
 
 
 class StateError(BridgeError):
     """The state database cannot be opened or written."""
+
+
+class LockHeld(BridgeError):
+    """Another run holds a lock."""
 
 
 class RunLockHeld(LockHeld):
@@ -79,16 +101,43 @@ class RunLockHeld(LockHeld):
         )
 
 
-class InvalidValue(BridgeError):
-    """A MISP attribute value cannot become a STIX pattern; names the type and the problem, not the value."""
+class SpoolError(BridgeError):
+    """The plugin's spool directory or one of its files cannot be written or read; names the path."""
 
-    def __init__(self, misp_type: str, problem: str) -> None:
-        self.misp_type = misp_type
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
         self.problem = problem
-        super().__init__(f"A MISP {misp_type} attribute was skipped because its value {problem}.")
+        super().__init__(f"Spool {path}: {problem}.")
 
 
-class UnknownTechnique(BridgeError):
+# --- the plugin's triage data ----------------------------------------------------------------------
+
+
+class TriageDataError(BridgeError):
+    """The triage rules or the ATT&CK table are wrong: the operator must fix a file (exit code 2)."""
+
+
+class RulesError(TriageDataError):
+    """A triage rules file is wrong; names the file, the rule and the problem."""
+
+    def __init__(self, source: str, problem: str, rule_id: str | None = None) -> None:
+        self.source = source
+        self.problem = problem
+        self.rule_id = rule_id
+        where = f"{source}: rule {rule_id!r}" if rule_id else source
+        super().__init__(f"{where} {problem}.")
+
+
+class AttackDataError(TriageDataError):
+    """The ATT&CK technique table cannot be read or has the wrong shape."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(f"{source}: {problem}.")
+
+
+class UnknownTechnique(TriageDataError):
     """An ATT&CK technique id is not in the packaged galaxy table."""
 
     def __init__(self, technique_id: str, source: str = "techniques.json") -> None:
@@ -100,37 +149,106 @@ class UnknownTechnique(BridgeError):
         )
 
 
-class AttackDataError(BridgeError):
-    """The ATT&CK technique table cannot be read or has the wrong shape."""
+# --- MISP ------------------------------------------------------------------------------------------
 
-    def __init__(self, source: str, problem: str) -> None:
-        self.source = source
+
+class InvalidValue(BridgeError):
+    """A MISP attribute value cannot become a STIX pattern; names the type and the problem, not the value."""
+
+    def __init__(self, misp_type: str, problem: str) -> None:
+        self.misp_type = misp_type
         self.problem = problem
-        super().__init__(f"{source}: {problem}.")
+        super().__init__(f"A MISP {misp_type} attribute was skipped because its value {problem}.")
 
 
-class RulesError(BridgeError):
-    """A triage rules file is wrong; names the file, the rule and the problem."""
-
-    def __init__(self, source: str, problem: str, rule_id: str | None = None) -> None:
-        self.source = source
-        self.problem = problem
-        self.rule_id = rule_id
-        where = f"{source}: rule {rule_id!r}" if rule_id else source
-        super().__init__(f"{where} {problem}.")
+class MispError(BridgeError):
+    """MISP refused a request or answered something unusable (not worth retrying as is)."""
 
 
-class KeyVaultUnavailable(KeyVaultError):
-    """Key Vault or its Entra ID token endpoint is unreachable or kept failing (worth retrying later)."""
+class MispRejected(MispError):
+    """MISP refused an event, a sighting or a search (validation, permission, not found)."""
+
+    def __init__(self, what: str, status: int | None, reason: str) -> None:
+        self.what = what
+        self.status = status
+        self.reason = reason
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"MISP refused {what}{code}: {reason.rstrip('.')}.")
 
 
-class ConfigFileError(ConfigError):
-    """A settings file is missing or cannot be run; names the file (and the line) instead of a setting."""
+class MispUnavailable(MispError):
+    """MISP is down, timed out or answered 5xx (worth retrying later)."""
 
-    def __init__(self, source: str, problem: str) -> None:
-        super().__init__("", problem, source)
-        # The file name is the subject of the sentence: "config.py not found at ...".
-        self.args = (f"{source} {problem}",)
+
+class MispKeyRefused(MispError):
+    """MISP answered 403 to the API key; `hint` says where the key is set (a setting, a Pandora field)."""
+
+    def __init__(self, url: str, hint: str) -> None:
+        self.url = url
+        self.hint = hint
+        super().__init__(f"MISP at {url} refused the API key (403 Authentication failed); {hint}.")
+
+
+class MispTlsError(MispError):
+    """MISP's TLS certificate is not trusted; `hint` names the setting that gives the CA."""
+
+    def __init__(self, url: str, hint: str) -> None:
+        self.url = url
+        self.hint = hint
+        super().__init__(f"MISP at {url}: its TLS certificate is not trusted; {hint}.")
+
+
+class MispBadReply(MispError):
+    """MISP answered with something that is not JSON (a login page or a proxy in the way)."""
+
+    def __init__(self, url: str, action: str, hint: str) -> None:
+        self.url = url
+        self.hint = hint
+        super().__init__(
+            f"MISP at {url} answered something that is not JSON while {action} (a login page or a proxy?); "
+            f"{hint}"
+        )
+
+
+class BudgetSpent(MispUnavailable):
+    """Too little of the plugin's time budget is left to try MISP."""
+
+    def __init__(self, remaining: float) -> None:
+        self.remaining = remaining
+        super().__init__(f"Only {remaining:.1f} s of the time budget were left, so MISP was not tried.")
+
+
+# --- Microsoft: Entra ID, Sentinel, Key Vault ------------------------------------------------------
+
+
+class SentinelError(BridgeError):
+    """Sentinel or Entra ID refused a request (not worth retrying as is)."""
+
+
+class AuthError(SentinelError):
+    """Entra ID did not give a token; the message explains the AADSTS code in words."""
+
+
+class AzureTlsError(SentinelError):
+    """A Microsoft endpoint's TLS certificate is not trusted; names the host and the CA setting."""
+
+    def __init__(self, host: str, setting: str = "ms_ca_bundle") -> None:
+        self.host = host
+        self.setting = setting
+        super().__init__(
+            f"the TLS certificate of {host} is not trusted; set {setting} to the CA bundle that signs it"
+        )
+
+
+class WorkspaceRefused(SentinelError):
+    """Sentinel refused this workspace (403, 404, repeated 401): no point sending more to it."""
+
+    def __init__(self, workspace: str, status: int, cause: str) -> None:
+        self.workspace = workspace
+        self.status = status
+        self.cause = cause
+        where = f" (HTTP {status})" if status else ""
+        super().__init__(f"Sentinel refused uploads to workspace {workspace}{where}: {cause}")
 
 
 class ManagementError(SentinelError):
@@ -145,6 +263,10 @@ class ManagementError(SentinelError):
         )
 
 
+class SentinelUnavailable(SentinelError):
+    """Sentinel or Entra ID is unreachable or kept failing after the retries."""
+
+
 class ManagementUnavailable(SentinelUnavailable):
     """The Sentinel management (ARM) API kept failing or could not be reached after the retries."""
 
@@ -154,32 +276,9 @@ class ManagementUnavailable(SentinelUnavailable):
         super().__init__(f"The Sentinel management API for workspace {workspace} {reason}; try again later.")
 
 
-class SpoolError(BridgeError):
-    """The plugin's spool directory or one of its files cannot be written or read; names the path."""
-
-    def __init__(self, path: object, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"Spool {path}: {problem}.")
+class KeyVaultError(BridgeError):
+    """A Key Vault secret could not be read; names the secret, never its value."""
 
 
-class MispRejected(MispError):
-    """MISP refused an event or a sighting for good (validation, permission); it is not retried."""
-
-    def __init__(self, what: str, status: int | None, reason: str) -> None:
-        self.what = what
-        self.status = status
-        self.reason = reason
-        code = f" ({status})" if status is not None else ""
-        super().__init__(f"MISP refused {what}{code}: {reason}.")
-
-
-class MispKeyRefused(MispUnavailable):
-    """MISP answered 403 to the API key; kept for a retry because the key may be fixed in Pandora."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        super().__init__(
-            f"MISP at {url} refused the API key (403 Authentication failed); "
-            "check field 2 of the Pandora action (the key is not shown here)."
-        )
+class KeyVaultUnavailable(KeyVaultError):
+    """Key Vault or its Entra ID token endpoint is unreachable or kept failing (worth retrying later)."""

@@ -1,8 +1,19 @@
-"""Exit codes of the command-line tools (DESIGN.md "Exit codes")."""
+"""Exit codes of the command-line tools, and which error gives which code (docs/architecture.md)."""
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from misp_bridge.errors import (
+    BridgeError,
+    ConfigError,
+    ConfigErrors,
+    KeyVaultError,
+    LockHeld,
+    MispError,
+    SentinelError,
+    StateError,
+)
 
 
 class SyncExit(IntEnum):
@@ -22,3 +33,17 @@ class PluginExit(IntEnum):
     SENT = 0  # event created or sighting added (or a recovery run: nothing to do)
     SPOOLED = 1  # MISP unavailable: the alert is kept in the spool for a later run
     USAGE = 2  # bad arguments
+
+
+# script.py and delete-from-azure.py: exception class -> exit code; the first class that matches wins,
+# so subclasses come first.
+SYNC_EXIT_FOR: tuple[tuple[type[BaseException], int], ...] = (
+    (LockHeld, SyncExit.LOCKED),
+    (ConfigErrors, SyncExit.USAGE),
+    (ConfigError, SyncExit.USAGE),
+    (StateError, SyncExit.USAGE),
+    (MispError, SyncExit.MISP),
+    (SentinelError, SyncExit.SENTINEL),
+    (KeyVaultError, SyncExit.SENTINEL),
+    (BridgeError, SyncExit.FAILURES),
+)

@@ -3,14 +3,12 @@
 Default: start MISP, Entra ID, Sentinel and Key Vault, write DIR/config.py for script.py, print a line
 starting with "ready:" and serve until Ctrl-C or SIGTERM. `--demo`: the same, seeded, then runs
 check-config, the sync twice, and the Pandora plugin three times in this process, prints what MISP and
-Sentinel hold, and exits 0. The tools are imported lazily, step by step, so a tool that does not exist
-yet is reported as "not available yet" instead of ending the demo.
+Sentinel hold, and exits 0. A tool that fails is reported and the demo goes on with the next one.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import signal
@@ -23,6 +21,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from misp_bridge.checkconfig.cli import main as check_config
+from misp_bridge.pandora.cli import main as plugin_main
+from misp_bridge.sync.cli import main as sync_main
 from sandbox.launcher import PORT_OFFSETS, VAULT_ENV_FILE, Sandboxes, seed, start_all, write_config
 
 
@@ -105,10 +106,10 @@ CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 @dataclass(frozen=True)
 class Step:
-    """One tool run of the demo: a title, the module holding `main(argv) -> int`, and its argv."""
+    """One tool run of the demo: a title, the tool's `main(argv) -> int`, and its argv."""
 
     title: str
-    module: str
+    main: Callable[[list[str]], int]
     argv: tuple[str, ...]
 
 
@@ -122,41 +123,24 @@ def demo_steps(sandboxes: Sandboxes, config: Path) -> list[Step]:
     )  # fmt: skip
     ssh = (*plugin, "-n", "SSH brute force", "-d", SSH_ALERT)
     return [
-        Step("check-config", "misp_bridge.checkconfig.report", ("--config", str(config))),
-        Step("sync (first run)", "misp_bridge.sync.cli", sync),
-        Step("sync (second run: nothing new to upload)", "misp_bridge.sync.cli", sync),
-        Step("pandora plugin: sshd brute force", "misp_bridge.pandora.cli", ssh),
+        Step("check-config", check_config, ("--config", str(config))),
+        Step("sync (first run)", sync_main, sync),
+        Step("sync (second run: nothing new to upload)", sync_main, sync),
+        Step("pandora plugin: sshd brute force", plugin_main, ssh),
         Step(
             "pandora plugin: Suricata alert",
-            "misp_bridge.pandora.cli",
+            plugin_main,
             (*plugin, "-n", "Suricata SMB scan", "-d", SURICATA_ALERT, "-t", "tlp:amber"),
         ),
-        Step("pandora plugin: the sshd alert again (a sighting)", "misp_bridge.pandora.cli", ssh),
+        Step("pandora plugin: the sshd alert again (a sighting)", plugin_main, ssh),
     ]
-
-
-def _load(module: str) -> Callable[[list[str]], int] | None:
-    """The module's `main`, or None when the module (or its main) is not written yet."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        # Only the step's own module being absent means "not yet"; a missing dependency is a real error.
-        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            return None
-        raise
-    main = getattr(loaded, "main", None)
-    return main if callable(main) else None
 
 
 def run_step(step: Step, out: TextIO) -> None:
     print(f"\n=== {step.title} ===", file=out, flush=True)
     try:
-        main = _load(step.module)
-        if main is None:
-            print(f"{step.title}: not available yet", file=out)
-            return
-        code = main(list(step.argv))
-    except SystemExit as exc:  # an argparse error in a tool still under construction
+        code = step.main(list(step.argv))
+    except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 2
     except Exception as exc:  # the demo goes on: one broken tool must not hide the others
         print(f"{step.title}: failed: {type(exc).__name__}: {exc}", file=out)

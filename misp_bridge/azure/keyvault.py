@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -116,10 +116,10 @@ def default_credential(authority_host: str | None = None, *, timeout: float = 10
     return DefaultAzureCredential(**options)
 
 
-def vault_authority(ms_authority_host: str) -> str:
+def vault_authority(ms_authority_host: str, env: Mapping[str, str] | None = None) -> str:
     """The Entra ID host for the vault's credential: AZURE_AUTHORITY_HOST when set (azure-identity's own
     setting), else the sync's ms_authority_host (the vault lives in the same cloud as the workspaces)."""
-    return os.environ.get("AZURE_AUTHORITY_HOST") or ms_authority_host
+    return (os.environ if env is None else env).get("AZURE_AUTHORITY_HOST") or ms_authority_host
 
 
 def read_secrets(

@@ -19,19 +19,18 @@ from typing import Any
 
 import requests
 
+from misp_bridge.azure.http import SINGLE_ATTEMPT, AzureSender, Reply
 from misp_bridge.azure.keyvault import CLIENT_SECRET_SECRET, MISP_KEY_SECRET, read_secrets, vault_authority
-from misp_bridge.azure.token import TokenProvider
-from misp_bridge.azure.upload import LEGACY_API_PATH, LEGACY_API_VERSION, NEW_API_PATH
-from misp_bridge.checkconfig.report import Finding, Severity
-from misp_bridge.config.load import Settings, Workspace
-from misp_bridge.errors import BridgeError, MispError, MispUnavailable
+from misp_bridge.azure.management import error_message, management_url
+from misp_bridge.azure.ratelimit import SlidingWindow
+from misp_bridge.azure.upload import CONTRIBUTOR_ROLE, upload_body, upload_url
+from misp_bridge.checkconfig.report import Finding
+from misp_bridge.config import Settings, Severity, Workspace
+from misp_bridge.errors import AzureTlsError, BridgeError, MispError, MispKeyRefused, MispUnavailable
 from misp_bridge.sync.misp_source import MispSource
+from misp_bridge.sync.wiring import ca_of, token_provider
 
-ROLE = "Microsoft Sentinel Contributor"
-MGMT_PATH = (
-    "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}"
-    "/providers/Microsoft.SecurityInsights/threatIntelligence/main/queryIndicators"
-)
+ROLE = CONTRIBUTOR_ROLE
 PROBE_TIMEOUT = 20.0  # seconds: a check should answer quickly even when the sync's timeouts are long
 
 
@@ -117,18 +116,6 @@ QUERY_VERDICTS: dict[int, Verdict] = {
 }
 
 
-def _error_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping):
-            return str(inner.get("message") or "")
-    return ""
-
-
 class Prober:
     """Runs the probes for one Settings; `session`, `misp_factory` and `vault_reader` are swappable."""
 
@@ -152,11 +139,6 @@ class Prober:
 
     def _add(self, severity: Severity, area: str, setting: str, message: str) -> None:
         self.findings.append(Finding(severity, area, setting, message))
-
-    @property
-    def _verify(self) -> bool | str:
-        bundle = self.settings.ms_ca_bundle
-        return str(bundle) if bundle is not None else True
 
     # -- Key Vault ---------------------------------------------------------------------------------
 
@@ -204,7 +186,7 @@ class Prober:
             self._add("error", "misp", "misp_domain", f"{exc}; check misp_domain and the network")
             return
         except MispError as exc:
-            setting = "misp_key" if "misp_key" in str(exc) else "misp_domain"
+            setting = "misp_key" if isinstance(exc, MispKeyRefused) else "misp_domain"
             self._add("error", "misp", setting, str(exc))
             return
         self._add(
@@ -235,18 +217,9 @@ class Prober:
         if not ws.client_secret:
             self.notes.append(f"{ws.label}: checks skipped, the client secret was to come from Key Vault")
             return
-        provider = TokenProvider(
-            tenant=ws.tenant,
-            client_id=ws.client_id,
-            client_secret=ws.client_secret,
-            authority_host=self.settings.ms_authority_host,
-            scope=ws.scope,
-            verify=self._verify,
-            timeout=min(self.settings.ms_timeout, self._timeout),
-            label=ws.label,
-        )
+        provider = token_provider(self.settings, ws, timeout=min(self.settings.ms_timeout, self._timeout))
         try:
-            token = provider.token()
+            provider.token()
         except BridgeError as exc:
             self._add("error", entra, "ms_auth", str(exc))
             return
@@ -256,23 +229,33 @@ class Prober:
             "ms_auth",
             f"Entra ID issued a token to app {ws.client_id} in tenant {ws.tenant}",
         )
-        self._upload_probe(ws, token, sentinel)
+        sender = AzureSender(
+            tokens=provider,
+            limiter=SlidingWindow(10, 1.0),  # a handful of probes: no real limit to respect
+            user_agent=self.settings.ms_useragent,
+            verify=ca_of(self.settings),
+            timeout=self._timeout,
+            policy=SINGLE_ATTEMPT,  # a probe reports a 429 or a 500; it does not wait it out
+            session=self._session,
+        )
+        self._upload_probe(ws, sender, sentinel)
         if ws.has_management:
-            self._query_probe(ws, token, sentinel)
+            self._query_probe(ws, sender, sentinel)
 
-    def _post(self, url: str, token: str, body: dict[str, Any]) -> requests.Response | str:
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": self.settings.ms_useragent}
+    def _post(self, sender: AzureSender, url: str, body: dict[str, Any]) -> Reply | str:
+        """The probe's reply, or a sentence when nothing came back."""
         try:
-            return self._session.post(
-                url, json=body, headers=headers, verify=self._verify, timeout=self._timeout
-            )
-        except requests.RequestException as exc:
-            return type(exc).__name__
+            reply = sender.post(url, body)
+        except AzureTlsError as exc:
+            return str(exc)
+        if reply.response is None:
+            return f"could not be reached ({reply.problem})"
+        return reply
 
     def _judge(
         self,
         verdicts: Mapping[int, Verdict],
-        reply: requests.Response | str,
+        reply: Reply | str,
         *,
         area: str,
         ws: Workspace,
@@ -283,9 +266,9 @@ class Prober:
         """One finding for a probe's reply; `settings` = (base URL setting, api-version setting)."""
         base, api = settings
         if isinstance(reply, str):
-            self._add("error", area, base, f"{what} could not be reached ({reply}); check {base}")
+            self._add("error", area, base, f"{what} {reply}; check {base}")
             return
-        status, detail = reply.status_code, _error_text(reply)
+        status, detail = reply.status, error_message(reply.response)
         if status == 400 and "api-version" in detail.lower():
             self._add("error", area, api, f"{what} refused the api-version (HTTP 400); check {api}")
             return
@@ -297,19 +280,12 @@ class Prober:
         message = verdict.text.format(ws=ws, found=found)
         self._add(verdict.severity, area, f"ms_auth[{verdict.setting!r}]", message)
 
-    def _upload_probe(self, ws: Workspace, token: str, area: str) -> None:
+    def _upload_probe(self, ws: Workspace, sender: AzureSender, area: str) -> None:
         s = self.settings
-        if ws.new_upload_api:
-            path = NEW_API_PATH.format(workspace_id=ws.workspace_id)
-            url = f"{s.ms_upload_base_url}{path}?api-version={s.ms_api_version}"
-            body: dict[str, Any] = {"sourcesystem": s.sourcesystem, "stixobjects": []}
-            base = "ms_upload_base_url"
-        else:
-            path = LEGACY_API_PATH.format(workspace_id=ws.workspace_id)
-            url = f"{s.ms_legacy_upload_base_url}{path}?api-version={LEGACY_API_VERSION}"
-            body = {"sourcesystem": s.sourcesystem, "value": []}
-            base = "ms_legacy_upload_base_url"
-        reply = self._post(url, token, body)
+        legacy = not ws.new_upload_api
+        base = "ms_legacy_upload_base_url" if legacy else "ms_upload_base_url"
+        url = upload_url(getattr(s, base), ws.workspace_id, s.ms_api_version, legacy=legacy)
+        reply = self._post(sender, url, upload_body(s.sourcesystem, [], legacy=legacy))
         self._judge(
             UPLOAD_VERDICTS,
             reply,
@@ -319,15 +295,14 @@ class Prober:
             what="the Sentinel upload API",
         )
 
-    def _query_probe(self, ws: Workspace, token: str, area: str) -> None:
+    def _query_probe(self, ws: Workspace, sender: AzureSender, area: str) -> None:
         s = self.settings
-        path = MGMT_PATH.format(sub=ws.subscription_id, rg=ws.resource_group, ws=ws.workspace_name)
-        url = f"{s.ms_management_base_url}{path}?api-version={s.ms_delete_api_version}"
-        reply = self._post(url, token, {"pageSize": 1, "sources": [s.sourcesystem]})
+        url = management_url(s.ms_management_base_url, ws, "queryIndicators", s.ms_delete_api_version)
+        reply = self._post(sender, url, {"pageSize": 1, "sources": [s.sourcesystem]})
         found = "it answered"
-        if not isinstance(reply, str) and reply.status_code == 200:
+        if isinstance(reply, Reply) and reply.status == 200 and reply.response is not None:
             try:
-                items = reply.json().get("value") or []
+                items = reply.response.json().get("value") or []
             except (ValueError, AttributeError):
                 items = []
             found = (

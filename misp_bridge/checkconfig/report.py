@@ -1,30 +1,17 @@
-"""check-config.py: everything wrong with a configuration, in one run, before anything is deployed.
+"""check-config's report: findings with a severity, rendered as text or JSON, and the exit code.
 
-Lifecycle: the offline checks come first (`inspect_config` plus the few checks it does not make), all
-listed at once; then, unless `--offline` or an offline error leaves nothing usable to test, the network
-probes of `checkconfig_probes` in the order the sync itself needs them: Key Vault (it may supply the
-secrets), MISP, then Entra ID and Sentinel per workspace. Nothing is ever uploaded, and no line of output
-holds a secret or a token: every message is built from setting names, hosts and status codes only, and
-goes through the log redactor on its way out as a second guard.
+Every message is built from setting names, hosts and status codes only; the rendering passes through the
+log redactor on its way out as a second guard.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Literal, TextIO
 
-from misp_bridge.config.load import Issue, Settings, inspect_config
+from misp_bridge.config import Severity
 from misp_bridge.exitcodes import SyncExit
-from misp_bridge.output import logs as logsetup
 from misp_bridge.output.redact import redact
-
-Severity = Literal["ok", "warning", "error"]
 
 # Severity -> the word a human line starts with.
 LABELS: dict[str, str] = {"ok": "OK", "warning": "WARN", "error": "ERROR"}
@@ -85,92 +72,3 @@ class Report:
             "exit": int(self.exit_code),
         }
         return redact(json.dumps(payload, indent=2)) + "\n"
-
-
-def _from_issue(issue: Issue) -> Finding:
-    return Finding(issue.severity, "config", issue.setting or issue.source, str(issue))
-
-
-def _output_targets(settings: Settings) -> Iterable[Finding]:
-    """What inspect_config does not look at: an output path that names an existing directory."""
-    for name in ("log_file", "state_file"):
-        target = getattr(settings, name)
-        if isinstance(target, Path) and target.is_dir():
-            yield Finding(
-                "error",
-                "config",
-                name,
-                f"{settings.config_path.name}: {name} cannot be written: {target} is a directory, not a file",
-            )
-
-
-def offline_checks(path: Path, env: Mapping[str, str] | None = None) -> tuple[Settings | None, list[Finding]]:
-    """Settings (None when an error leaves them unusable) and every offline finding, all at once."""
-    settings, issues = inspect_config(path, env=env)
-    findings = [_from_issue(issue) for issue in issues]
-    if settings is not None:
-        findings.extend(_output_targets(settings))
-        if any(f.severity == "error" for f in findings):
-            settings = None
-    if not findings:
-        findings.append(Finding("ok", "config", "", f"{path.name}: every setting is valid"))
-    return settings, findings
-
-
-Probe = Callable[[Settings], tuple[list[Finding], list[str]]]
-
-
-def run_checks(
-    path: Path,
-    *,
-    offline: bool = False,
-    env: Mapping[str, str] | None = None,
-    probe: Probe | None = None,
-) -> Report:
-    """The whole check: offline findings, then (unless offline or pointless) the network probes."""
-    settings, findings = offline_checks(path, env)
-    skipped: list[str] = []
-    if offline:
-        skipped.append("network checks skipped (--offline)")
-    elif settings is None:
-        skipped.append("network checks skipped: fix the configuration errors above first")
-    else:
-        if probe is None:
-            from misp_bridge.checkconfig.probes import probe_all
-
-            probe = probe_all
-        more, notes = probe(settings)
-        findings.extend(more)
-        skipped.extend(notes)
-    return Report(tuple(findings), tuple(skipped))
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="check-config.py",
-        description="Check config.py offline, then whether MISP, Key Vault, Entra ID and Sentinel answer. "
-        "Never uploads anything. Exit 0: usable; 1: warnings only; 2: errors.",
-    )
-    parser.add_argument("--config", type=Path, default=Path("config.py"), help="default: ./config.py")
-    parser.add_argument("--offline", action="store_true", help="only the offline checks; no network")
-    parser.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
-    return parser
-
-
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    stdout: TextIO | None = None,
-    probe: Probe | None = None,
-) -> int:
-    """Entry point of check-config.py; returns the exit code."""
-    out = sys.stdout if stdout is None else stdout
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:  # argparse has printed the usage line already
-        return int(SyncExit.OK if exc.code == 0 else SyncExit.USAGE)
-    # No log file for a check; library warnings reach stderr through the redacting handler only.
-    logsetup.configure(None, stderr_level=logging.ERROR)
-    report = run_checks(args.config, offline=args.offline, probe=probe)
-    out.write(report.as_json() if args.json else report.as_text())
-    return int(report.exit_code)

@@ -1,0 +1,15 @@
+"""Settings of the sync's tools: config.py and constants.py read, checked and frozen in one place.
+
+model.py     Settings and Workspace, the frozen result
+defaults.py  every default value and vocabulary (one source)
+issues.py    Issue, Collector, Severity: findings about a configuration
+readers.py   one reader per kind of value: converts it or records an issue
+files.py     running config.py / constants.py safely; the constants tables
+load.py      inspect_config (every issue at once) and load_settings (raise on errors)
+"""
+
+from misp_bridge.config.issues import Issue, Severity
+from misp_bridge.config.load import KNOWN_SETTINGS, inspect_config, load_settings
+from misp_bridge.config.model import Settings, Workspace
+
+__all__ = ["KNOWN_SETTINGS", "Issue", "Settings", "Severity", "Workspace", "inspect_config", "load_settings"]

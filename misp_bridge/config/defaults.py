@@ -1,6 +1,9 @@
-"""Built-in values: the constants.py tables (used when no constants.py is found) and setting vocabularies.
+"""Every default in one place: config.py settings, the constants.py tables, and setting vocabularies.
 
-BUILTIN_CONSTANTS must stay equal to the project's constants.py; a test compares the two.
+SETTING_DEFAULTS is what an absent config.py setting means; BUILTIN_CONSTANTS is what an absent
+constants.py (or a table it leaves out) means, and must stay equal to the project's constants.py (a test
+compares the two). Everything else that needs a default (the conversion options, the Sentinel clients)
+takes it from here through Settings, never from a literal of its own.
 """
 
 from __future__ import annotations
@@ -186,3 +189,48 @@ WORKSPACE_KEYS = {
 }
 
 DEFAULT_SCOPE = "https://management.azure.com/.default"
+
+REQUIRED = object()  # marks a setting with no default: config.py must set it
+
+# config.py setting -> its value when config.py does not set it.
+SETTING_DEFAULTS: dict[str, Any] = {
+    "ms_api_version": "2024-02-01-preview",
+    "ms_delete_api_version": "2025-09-01",
+    "ms_max_indicators_request": 100,
+    "ms_max_requests_minute": 100,
+    "misp_key": REQUIRED,
+    "misp_domain": REQUIRED,
+    "misp_verifycert": True,
+    "misp_event_filters": DEFAULT_EVENT_FILTERS,
+    "misp_event_limit_per_page": 500,
+    "days_to_expire": 50,
+    "days_to_expire_start": "valid_from",
+    "days_to_expire_mapping": {},
+    "days_to_expire_ignore_misp_last_seen": True,
+    "default_confidence": 50,
+    "sourcesystem": "MISP",
+    "verbose_log": False,
+    "log_file": "misp2sentinel.log",
+    "dry_run": False,
+    "write_parsed_indicators": False,
+    "write_parsed_eventid": False,
+    "sentinel_write_response": False,
+    "remove_pipe_from_misp_attribute": True,
+    "ignore_localtags": True,
+    "misp_flatten_attributes": True,
+    "misp_remove_eventreports": True,
+    "timeframe_toids_change": "1d",
+    "ms_useragent": "MISP-1.0",
+    "ms_check_if_exist_in_sentinel": False,
+    "ms_authority_host": "https://login.microsoftonline.com",
+    "ms_upload_base_url": "https://api.ti.sentinel.azure.com",
+    "ms_legacy_upload_base_url": "https://sentinelus.azure-api.net",
+    "ms_management_base_url": "https://management.azure.com",
+    "ms_ca_bundle": None,
+    "state_file": "misp2sentinel.db",
+    "ms_max_parallel_requests": 4,
+    "key_vault_name": None,
+    "key_vault_url": None,
+    "misp_timeout": 30,
+    "ms_timeout": 60,
+}

@@ -13,9 +13,8 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from misp_bridge.config.defaults import BUILTIN_CONSTANTS
+from misp_bridge.config.issues import Collector, Issue
 from misp_bridge.config.readers import (
-    Collector,
-    Issue,
     Reader,
     confidence_table,
     marking_table,

@@ -17,17 +17,16 @@ import logging
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import misp_bridge
-from misp_bridge.config.defaults import DEFAULT_EVENT_FILTERS, DEFAULT_SCOPE
+from misp_bridge.config.defaults import REQUIRED, SETTING_DEFAULTS
 from misp_bridge.config.files import find_constants, read_constants, run_file
+from misp_bridge.config.issues import Collector, Issue
+from misp_bridge.config.model import Settings, Workspace
 from misp_bridge.config.readers import (
-    Collector,
-    Issue,
     Reader,
     ca_bundle,
     choice,
@@ -51,158 +50,58 @@ from misp_bridge.config.readers import (
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
 from misp_bridge.output.redact import register_secret
 
-__all__ = ["Issue", "Settings", "Workspace", "inspect_config", "load_settings"]
+__all__ = ["KNOWN_SETTINGS", "inspect_config", "load_settings"]
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(misp_bridge.__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class Workspace:
-    """One Sentinel workspace from ms_auth (config.py's resourceGroupName/workspaceName renamed)."""
-
-    tenant: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    workspace_id: str
-    new_upload_api: bool = True
-    scope: str = DEFAULT_SCOPE
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    workspace_name: str | None = None
-
-    @property
-    def label(self) -> str:
-        """A short, secret-free name for logs and the run summary."""
-        return self.workspace_name or self.workspace_id
-
-    @property
-    def has_management(self) -> bool:
-        """True when the management API (lookups, deletes) can address this workspace."""
-        return bool(self.subscription_id and self.resource_group and self.workspace_name)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every config.py setting under its own name, plus the constants.py tables in lower case."""
-
-    ms_auth: tuple[Workspace, ...]
-    ms_api_version: str
-    ms_delete_api_version: str
-    ms_max_indicators_request: int
-    ms_max_requests_minute: int
-    misp_key: str = field(repr=False)
-    misp_domain: str
-    misp_verifycert: bool | str
-    misp_event_filters: Mapping[str, Any]
-    misp_event_limit_per_page: int
-    days_to_expire: int
-    days_to_expire_start: str
-    days_to_expire_mapping: Mapping[str, int]
-    days_to_expire_ignore_misp_last_seen: bool
-    default_confidence: int
-    sourcesystem: str
-    verbose_log: bool
-    log_file: Path | None
-    dry_run: bool
-    write_parsed_indicators: bool
-    write_parsed_eventid: bool
-    sentinel_write_response: bool
-    remove_pipe_from_misp_attribute: bool
-    ignore_localtags: bool
-    misp_flatten_attributes: bool
-    misp_remove_eventreports: bool
-    timeframe_toids_change: str
-    ms_useragent: str
-    ms_check_if_exist_in_sentinel: bool
-    ms_authority_host: str
-    ms_upload_base_url: str
-    ms_legacy_upload_base_url: str
-    ms_management_base_url: str
-    ms_ca_bundle: Path | None
-    state_file: Path
-    ms_max_parallel_requests: int
-    key_vault_name: str | None
-    key_vault_url: str | None
-    misp_timeout: float
-    ms_timeout: float
-    misp_tags_ignore: tuple[str, ...]
-    misp_allowed_taxonomies: tuple[str, ...]
-    misp_confidence: Mapping[str, int]
-    misp_custom_attribute: frozenset[str]
-    upload_indicator_misp_accepted_types: frozenset[str]
-    tlp_marking_object_definition: Mapping[str, str]
-    sentinel_default_threattype: str
-    sentinel_default_tlp: str
-    config_path: Path
-    constants_path: Path | None = None  # None: the built-in tables were used
-
-    @property
-    def vault_url(self) -> str | None:
-        """The Key Vault to read secrets from: key_vault_url, else one derived from key_vault_name."""
-        if self.key_vault_url:
-            return self.key_vault_url
-        if self.key_vault_name:
-            return f"https://{self.key_vault_name}.vault.azure.net"
-        return None
-
-    def with_secrets(self, *, misp_key: str | None = None, client_secret: str | None = None) -> Settings:
-        """A copy with Key Vault secrets in place; client_secret goes to every workspace."""
-        register_secret(misp_key)
-        register_secret(client_secret)
-        workspaces = self.ms_auth
-        if client_secret is not None:
-            workspaces = tuple(replace(ws, client_secret=client_secret) for ws in self.ms_auth)
-        key = self.misp_key if misp_key is None else misp_key
-        return replace(self, misp_key=key, ms_auth=workspaces)
-
-
-_REQUIRED = object()  # marks a setting with no default
-
-# config.py name -> (default, reader). ms_auth is read apart because it becomes Workspace objects.
-_SETTINGS: dict[str, tuple[Any, Reader]] = {
-    "ms_api_version": ("2024-02-01-preview", text()),
-    "ms_delete_api_version": ("2025-09-01", text()),
-    "ms_max_indicators_request": (100, integer(1, 100)),
-    "ms_max_requests_minute": (100, integer(1, 100)),
-    "misp_key": (_REQUIRED, text(secret=True)),
-    "misp_domain": (_REQUIRED, url),
-    "misp_verifycert": (True, verifycert),
-    "misp_event_filters": (DEFAULT_EVENT_FILTERS, event_filters),
-    "misp_event_limit_per_page": (500, integer(1)),
-    "days_to_expire": (50, integer(1)),
-    "days_to_expire_start": ("valid_from", choice("valid_from", "current_date")),
-    "days_to_expire_mapping": ({}, expire_mapping),
-    "days_to_expire_ignore_misp_last_seen": (True, flag),
-    "default_confidence": (50, integer(0, 100)),
-    "sourcesystem": ("MISP", not_reserved_source),
-    "verbose_log": (False, flag),
-    "log_file": ("misp2sentinel.log", output_path(optional=True)),
-    "dry_run": (False, flag),
-    "write_parsed_indicators": (False, flag),
-    "write_parsed_eventid": (False, flag),
-    "sentinel_write_response": (False, flag),
-    "remove_pipe_from_misp_attribute": (True, flag),
-    "ignore_localtags": (True, flag),
-    "misp_flatten_attributes": (True, flag),
-    "misp_remove_eventreports": (True, flag),
-    "timeframe_toids_change": ("1d", duration),
-    "ms_useragent": ("MISP-1.0", text()),
-    "ms_check_if_exist_in_sentinel": (False, flag),
-    "ms_authority_host": ("https://login.microsoftonline.com", url),
-    "ms_upload_base_url": ("https://api.ti.sentinel.azure.com", url),
-    "ms_legacy_upload_base_url": ("https://sentinelus.azure-api.net", url),
-    "ms_management_base_url": ("https://management.azure.com", url),
-    "ms_ca_bundle": (None, ca_bundle),
-    "state_file": ("misp2sentinel.db", output_path(optional=False)),
-    "ms_max_parallel_requests": (4, integer(1, 16)),
-    "key_vault_name": (None, optional_text),
-    "key_vault_url": (None, optional_url),
-    "misp_timeout": (30, seconds),
-    "ms_timeout": (60, seconds),
+# config.py name -> how its value is read and checked. The defaults are in config/defaults.py
+# (SETTING_DEFAULTS, the one place that says what an absent setting means). ms_auth is read apart
+# because it becomes Workspace objects.
+_READERS: dict[str, Reader] = {
+    "ms_api_version": text(),
+    "ms_delete_api_version": text(),
+    "ms_max_indicators_request": integer(1, 100),
+    "ms_max_requests_minute": integer(1, 100),
+    "misp_key": text(secret=True),
+    "misp_domain": url,
+    "misp_verifycert": verifycert,
+    "misp_event_filters": event_filters,
+    "misp_event_limit_per_page": integer(1),
+    "days_to_expire": integer(1),
+    "days_to_expire_start": choice("valid_from", "current_date"),
+    "days_to_expire_mapping": expire_mapping,
+    "days_to_expire_ignore_misp_last_seen": flag,
+    "default_confidence": integer(0, 100),
+    "sourcesystem": not_reserved_source,
+    "verbose_log": flag,
+    "log_file": output_path(optional=True),
+    "dry_run": flag,
+    "write_parsed_indicators": flag,
+    "write_parsed_eventid": flag,
+    "sentinel_write_response": flag,
+    "remove_pipe_from_misp_attribute": flag,
+    "ignore_localtags": flag,
+    "misp_flatten_attributes": flag,
+    "misp_remove_eventreports": flag,
+    "timeframe_toids_change": duration,
+    "ms_useragent": text(),
+    "ms_check_if_exist_in_sentinel": flag,
+    "ms_authority_host": url,
+    "ms_upload_base_url": url,
+    "ms_legacy_upload_base_url": url,
+    "ms_management_base_url": url,
+    "ms_ca_bundle": ca_bundle,
+    "state_file": output_path(optional=False),
+    "ms_max_parallel_requests": integer(1, 16),
+    "key_vault_name": optional_text,
+    "key_vault_url": optional_url,
+    "misp_timeout": seconds,
+    "ms_timeout": seconds,
 }
-KNOWN_SETTINGS = frozenset({"ms_auth", *_SETTINGS})
+KNOWN_SETTINGS = frozenset({"ms_auth", *_READERS})
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -290,10 +189,11 @@ def inspect_config(
     workspaces = read_workspaces(c, "ms_auth", raw["ms_auth"]) if "ms_auth" in raw else []
     if "ms_auth" not in raw:
         c.error("ms_auth", "is missing")
-    for name, (default, reader) in _SETTINGS.items():
+    for name, reader in _READERS.items():
+        default = SETTING_DEFAULTS[name]
         if name in raw:
             values[name] = reader(c, name, raw[name])
-        elif default is not _REQUIRED:
+        elif default is not REQUIRED:
             values[name] = reader(c, name, default)
         elif name == "misp_key" and c.secrets_later:
             values[name] = ""

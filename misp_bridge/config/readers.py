@@ -9,9 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from misp_bridge.config.defaults import (
@@ -21,45 +20,13 @@ from misp_bridge.config.defaults import (
     PAGER_FILTERS,
     WORKSPACE_KEYS,
 )
-
-Severity = Literal["error", "warning"]
+from misp_bridge.config.issues import Collector
 
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
 _DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
 _MARKING_ID = re.compile(r"^marking-definition--[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One finding about the configuration; `setting` is empty when the finding is about a whole file."""
-
-    severity: Severity
-    setting: str
-    message: str
-    source: str = "config.py"
-
-    def __str__(self) -> str:
-        if self.setting:
-            return f"{self.source}: {self.setting} {self.message}"
-        return f"{self.source} {self.message}"
-
-
-@dataclass
-class Collector:
-    """Issues of one file; `base_dir` anchors relative paths, `secrets_later` defers secret checks."""
-
-    source: str
-    base_dir: Path
-    secrets_later: bool = False
-    issues: list[Issue] = field(default_factory=list)
-
-    def error(self, setting: str, message: str) -> None:
-        self.issues.append(Issue("error", setting, message, self.source))
-
-    def warning(self, setting: str, message: str) -> None:
-        self.issues.append(Issue("warning", setting, message, self.source))
 
 
 Reader = Callable[[Collector, str, Any], Any]

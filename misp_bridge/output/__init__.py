@@ -1,0 +1,1 @@
+"""What the tools write: log records (file + stderr) and secret redaction on every way out."""

@@ -1,7 +1,8 @@
 """The command line of pandora_to_misp.py: argv -> Alert -> extract -> classify -> build -> deliver.
 
 Pandora discards stdout, logs stderr and only logs the exit code, so a bad argument is one line on
-stderr with exit 2, everything else goes to the plugin's own log file, and no traceback ever escapes.
+stderr with exit 2, everything else goes to the plugin's own log file, and no traceback ever escapes
+(the shared runner, misp_bridge/cli.py, guarantees it). Errors become exit codes through EXIT_FOR.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import json
 import logging
 import os
 import sys
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from misp_bridge.errors import AttackDataError, BridgeError, RulesError, UnknownTechnique, UsageError
+from misp_bridge.cli import Command, Environment, run_command
+from misp_bridge.errors import BridgeError, TriageDataError, UsageError
 from misp_bridge.exitcodes import PluginExit
-from misp_bridge.output import logs as logsetup
-from misp_bridge.output.redact import redact, register_secret
+from misp_bridge.output import logs
+from misp_bridge.output.redact import register_secret
 from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS, Alert, BuiltEvent
 from misp_bridge.pandora.iocs.ip import IPNetwork
 from misp_bridge.pandora.publish import Budget, MispGateway, deliver
@@ -38,11 +39,28 @@ PANDORA_KILL = 15.0  # Pandora's global_alert_timeout
 log = logging.getLogger("misp_bridge.pandora")
 
 
+# Exception class -> exit code; the first class that matches wins.
+EXIT_FOR: tuple[tuple[type[BaseException], int], ...] = (
+    (TriageDataError, PluginExit.USAGE),  # the operator's rules file: fix it, retrying cannot help
+    (BridgeError, PluginExit.SPOOLED),
+)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting: main() prints one line."""
+    """argparse that raises instead of printing usage and exiting (the runner prints one line), and
+    that takes a recovery run's arguments as they come (they may not parse)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: object = None) -> argparse.Namespace:  # type: ignore[override]
+        words = list(sys.argv[1:] if args is None else args)
+        if any(item.startswith(RECOVER) for item in words):
+            spool_dir, log_file = _loose_paths(words)
+            return argparse.Namespace(recovery=True, spool_dir=spool_dir, log_file=log_file)
+        parsed = super().parse_args(words)
+        parsed.recovery = False
+        return parsed
 
 
 def _in_range(low: int, high: int, what: str) -> Callable[[str], int]:
@@ -191,8 +209,8 @@ def _alert(args: argparse.Namespace) -> Alert:
 
 def _build(args: argparse.Namespace, now: float) -> BuiltEvent:
     from misp_bridge.pandora.event import build_event
-    from misp_bridge.pandora.iocs.extract import extract
-    from misp_bridge.pandora.triage.engine import classify, load_rules
+    from misp_bridge.pandora.iocs import extract
+    from misp_bridge.pandora.triage import classify, load_rules
 
     alert = _alert(args)
     rules = load_rules(args.rules)
@@ -206,45 +224,38 @@ def _build(args: argparse.Namespace, now: float) -> BuiltEvent:
     return build_event(alert, extraction, triage, now=now, dedup_hours=args.dedup_hours)
 
 
-def run(
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    clock: Callable[[], float] = time.time,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> PluginExit:
-    if any(item.startswith(RECOVER) for item in argv):
-        spool_dir, log_file = _loose_paths(argv)
-        logsetup.configure(_log_file(spool_dir or default_spool_dir(), log_file))
+def run(args: argparse.Namespace, env: Environment) -> int:
+    """The body of pandora_to_misp.py, once the arguments are parsed."""
+    if args.recovery:
+        logs.configure(_log_file(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
         log.info("Recovery run ([RECOVER] in the fields): nothing sent.")
         return PluginExit.SENT
-    args = build_parser().parse_args(list(argv))
-    key = _validate(args, env)
+    key = _validate(args, env.env)
     if args.dry_run:
         # For analysts writing rules or checking a field mapping: no log file, no spool, no network.
-        preview = _build(args, clock())
-        print(json.dumps({"Event": preview.event}, indent=2, sort_keys=True))
+        preview = _build(args, env.clock())
+        env.stdout.write(json.dumps({"Event": preview.event}, indent=2, sort_keys=True) + "\n")
         return PluginExit.SENT
     register_secret(key)
     spool_dir = args.spool_dir or default_spool_dir()
-    logsetup.configure(_log_file(spool_dir, args.log_file))
-    budget = Budget(args.timeout, monotonic)
+    logs.configure(_log_file(spool_dir, args.log_file), stream=env.stderr)
+    budget = Budget(args.timeout, env.monotonic)
     verify: bool | str = args.ca_bundle or not args.insecure
     if args.insecure:
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    spool = Spool(spool_dir, clock=clock)
+    spool = Spool(spool_dir, clock=env.clock)
     gateway = MispGateway(args.url, key, budget, verify=verify)
     built: BuiltEvent | None = None
     try:
         if not args.flush_spool:
-            built = _build(args, clock())
+            built = _build(args, env.clock())
         outcome = deliver(gateway, spool, budget, built)
     except BridgeError:
         raise
     except Exception:
-        # Last resort: keep the alert, log the details in the file, one line on stderr.
-        log.exception("Unexpected error while handling the alert.")
+        # Last resort: keep the alert; the runner logs the details in the file and prints one line.
         if built is not None:
-            _emergency_spool(spool, built, args.url, clock())
+            _emergency_spool(spool, built, args.url, env.clock())
         raise
     log.info(
         "Done: %d created, %d sighted, %d replayed, %d spooled, %d failed.",
@@ -265,31 +276,9 @@ def _emergency_spool(spool: Spool, built: BuiltEvent, url: str, now: float) -> N
         log.error("The alert could not be spooled either: %s", exc)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
 
 
-def _file_only(message: str) -> None:
-    """Log an error to the log file only: stderr already got its one line."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, (), None)
-    for handler in logging.getLogger("misp_bridge").handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
+COMMAND = Command(PROG, build_parser, run, EXIT_FOR, usage_code=PluginExit.USAGE)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, env: Environment | None = None) -> int:
     """Entry point; returns the exit code (PluginExit)."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        return int(run(args, os.environ))
-    except UsageError as exc:
-        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
-        return int(PluginExit.USAGE)
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0) if isinstance(exc.code, int) else int(PluginExit.USAGE)
-    except (RulesError, AttackDataError, UnknownTechnique) as exc:
-        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
-        _file_only(f"{PROG}: error: {exc}")
-        return int(PluginExit.USAGE)
-    except BridgeError as exc:
-        log.error("%s", exc)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
-        return int(PluginExit.SPOOLED)
-    except Exception as exc:  # noqa: BLE001 - the one place that keeps a traceback off stderr
-        print(f"{PROG}: error: unexpected {type(exc).__name__}; see the log file", file=sys.stderr)
-        return int(PluginExit.SPOOLED)
+    return run_command(COMMAND, argv, env)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from misp_bridge.pandora.iocs.extract import Extraction, Ioc
+from misp_bridge.pandora.iocs import Extraction, Ioc
 from misp_bridge.pandora.iocs.ip import IPNetwork
-from misp_bridge.pandora.triage.engine import CATEGORIES, TriageResult
+from misp_bridge.pandora.triage import CATEGORIES, TriageResult
 
 TLP_TAGS = ("tlp:clear", "tlp:white", "tlp:green", "tlp:amber", "tlp:amber+strict", "tlp:red")
 IP_CATEGORIES = CATEGORIES

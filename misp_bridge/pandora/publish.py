@@ -1,8 +1,9 @@
 """Publishing: replay the spool, then send the current alert (or a sighting on its earlier twin).
 
-`MispGateway` is the only code that talks to MISP. It wraps PyMISP, gives every call a timeout taken
-from the run's time budget, and turns PyMISP's raised errors and its returned {'errors': ...} dicts
-into `MispUnavailable` (worth retrying: the alert is spooled) or `MispRejected` (never retried).
+`MispGateway` is the plugin's side of MISP: the project's MISP client (misp_bridge/misp/client.py, which
+translates every PyMISP failure) with a timeout taken from the run's time budget before every call. What
+a failure means for the alert is decided here: MispRejected means MISP refused it for good (failed/),
+any other MISP error keeps it in the spool for a later run.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from misp_bridge.errors import MispKeyRefused, MispRejected, MispUnavailable, SpoolError
+from misp_bridge.errors import BudgetSpent, MispError, MispRejected, SpoolError
 from misp_bridge.exitcodes import PluginExit
+from misp_bridge.misp import MispClient, error_of, reason_of
 from misp_bridge.pandora.event import BuiltEvent, ip_attribute_uuid
 from misp_bridge.pandora.spool import Spool, SpoolRecord
 
@@ -23,17 +25,8 @@ log = logging.getLogger("misp_bridge.pandora")
 MIN_ATTEMPT = 1.5  # below this many seconds left, a call could not finish: spool instead
 CONNECT_TIMEOUT = 3.0
 EVENT_EXISTS = "already exists"
-SIGHTING_FAILED = "Could not add the Sighting"
 
 Added = Literal["created", "exists"]
-
-
-class BudgetSpent(MispUnavailable):
-    """Too little of the run's time budget is left to try MISP."""
-
-    def __init__(self, remaining: float) -> None:
-        self.remaining = remaining
-        super().__init__(f"Only {remaining:.1f} s of the time budget were left, so MISP was not tried.")
 
 
 class Budget:
@@ -54,16 +47,8 @@ class Budget:
         return min(CONNECT_TIMEOUT, left), left
 
 
-def _reason(body: object) -> str:
-    if isinstance(body, Mapping):
-        for key in ("message", "name"):
-            if body.get(key):
-                return str(body[key])
-    return str(body)[:200]
-
-
 class MispGateway:
-    """PyMISP behind a narrow interface. The client is built on first use (its constructor is I/O)."""
+    """The plugin's MISP operations. The client is built on first use (its constructor is I/O)."""
 
     def __init__(
         self,
@@ -75,81 +60,50 @@ class MispGateway:
         client_factory: Callable[..., Any] | None = None,
     ) -> None:
         self.url = url
-        self._key = key
         self._budget = budget
-        self._verify = verify
-        self._factory = client_factory
-        self._client: Any = None
-        self._broken: MispUnavailable | None = None
+        if client_factory is None:
+            # PyMISP's own error lines would repeat ours, with request bodies in them.
+            logging.getLogger("pymisp").setLevel(logging.CRITICAL)
+        options: dict[str, Any] = {} if client_factory is None else {"factory": client_factory}
+        self._client = MispClient(
+            url,
+            key,
+            verify=verify,
+            timeout=budget.timeouts,
+            key_hint="check field 2 of the Pandora action (the key is not shown here)",
+            tls_hint="give the CA with --ca-bundle",
+            url_hint="check the MISP URL (-u)",
+            tool="pandora_to_misp",
+            **options,
+        )
+        self._broken: MispError | None = None
 
-    # --- error conversion -----------------------------------------------------------------------
-
-    def _unavailable(self, exc: BaseException) -> MispUnavailable:
-        import requests
-        from pymisp.exceptions import MISPServerError, PyMISPUnexpectedResponse
-
-        chain: BaseException | None = exc
-        while chain is not None:
-            if isinstance(chain, requests.Timeout):
-                return MispUnavailable(f"MISP at {self.url} did not answer in time.")
-            if isinstance(chain, requests.RequestException):
-                return MispUnavailable(f"MISP at {self.url} is unreachable ({type(chain).__name__}).")
-            if isinstance(chain, MISPServerError):
-                return MispUnavailable(f"MISP at {self.url} answered with a server error.")
-            if isinstance(chain, PyMISPUnexpectedResponse):
-                return MispUnavailable(f"MISP at {self.url} answered something that is not JSON.")
-            chain = chain.__cause__ or chain.__context__
-        if "403" in str(exc) or "Authentication failed" in str(exc):
-            return MispKeyRefused(self.url)
-        return MispUnavailable(f"MISP at {self.url} could not be used ({type(exc).__name__}).")
-
-    def _call(self, operation: Callable[[Any], Any]) -> Any:
+    def _call(self, action: str, operation: Callable[[Any], Any]) -> Any:
         if self._broken is not None:
             # One failed connection per run is enough: retrying it would only eat the budget.
             raise self._broken
-        timeouts = self._budget.timeouts()
         try:
-            if self._client is None:
-                self._client = self._connect(timeouts)
-            self._client.timeout = self._budget.timeouts()
-            return operation(self._client)
-        except (MispUnavailable, MispRejected):
+            return self._client.call(action, operation)
+        except MispRejected:
             raise
-        except Exception as exc:  # noqa: BLE001 - PyMISP and requests raise many types; all mean "not now"
-            self._broken = self._unavailable(exc)
-            raise self._broken from None
-
-    def _connect(self, timeouts: tuple[float, float]) -> Any:
-        if self._factory is not None:
-            return self._factory(self.url, self._key, ssl=self._verify, timeout=timeouts)
-        import pymisp
-
-        logging.getLogger("pymisp").setLevel(logging.CRITICAL)  # its own error lines would repeat ours
-        return pymisp.PyMISP(self.url, self._key, ssl=self._verify, timeout=timeouts, tool="pandora_to_misp")
-
-    def _check(self, what: str, reply: object) -> Mapping[str, Any]:
-        if isinstance(reply, Mapping) and "errors" in reply:
-            errors = reply["errors"]
-            status, body = errors if isinstance(errors, tuple) and len(errors) == 2 else (None, errors)
-            if status == 403 and "Authentication failed" in _reason(body):
-                raise MispKeyRefused(self.url)
-            raise MispRejected(what, status, _reason(body))
-        if not isinstance(reply, Mapping):
-            raise MispUnavailable(f"MISP at {self.url} gave an unusable reply to {what}.")
-        return reply
+        except MispError as exc:
+            self._broken = exc
+            raise
 
     # --- operations -----------------------------------------------------------------------------
 
     def event_exists(self, event_uuid: str) -> bool:
-        return bool(self._call(lambda c: c.event_exists(event_uuid)))
+        return bool(self._call("the duplicate check", lambda c: c.event_exists(event_uuid)))
 
     def event_timestamp(self, event_uuid: str) -> float | None:
-        reply = self._call(lambda c: c.get_event(event_uuid))
-        if isinstance(reply, Mapping) and "errors" in reply:
+        reply = self._call("the event lookup", lambda c: c.get_event(event_uuid))
+        if error_of(reply) is not None:
             return None
-        event = self._check("the event lookup", reply).get("Event", {})
+        event = self._client.checked(reply, "the event lookup")
+        inner = event.get("Event") if isinstance(event, Mapping) else None
+        stamp = inner.get("timestamp") if isinstance(inner, Mapping) else None
         try:
-            return float(event.get("timestamp"))
+            return float(stamp) if stamp is not None else None
         except (TypeError, ValueError):
             return None
 
@@ -163,21 +117,22 @@ class MispGateway:
             misp_event.load({"Event": dict(event)})
             return client.add_event(misp_event)
 
-        reply = self._call(send)
-        if isinstance(reply, Mapping) and "errors" in reply:
-            errors = reply["errors"]
-            if isinstance(errors, tuple) and errors[0] == 404 and EVENT_EXISTS in _reason(errors[1]):
-                return "exists"
-        body = self._check("the event", reply)
-        if not isinstance(body.get("Event"), Mapping):
-            raise MispUnavailable(f"MISP at {self.url} gave an unusable reply to the event.")
+        reply = self._call("the event", send)
+        found = error_of(reply)
+        if found is not None and found[0] == 404 and EVENT_EXISTS in reason_of(found[1]):
+            return "exists"
+        body = self._client.checked(reply, "the event")
+        if not isinstance(body, Mapping) or not isinstance(body.get("Event"), Mapping):
+            raise MispRejected("the event", None, "the reply holds no event")
         return "created"
 
     def add_sighting(self, attribute_uuid: str, value: str) -> None:
         sighting = {"value": value, "source": "pandora_to_misp"}
-        reply = self._check("the sighting", self._call(lambda c: c.add_sighting(sighting, attribute_uuid)))
-        if "Sighting" not in reply:
-            raise MispRejected("the sighting", None, _reason(reply).rstrip("."))
+        reply = self._call("the sighting", lambda c: c.add_sighting(sighting, attribute_uuid))
+        body = self._client.checked(reply, "the sighting")
+        # A refused sighting ALSO comes back as a 200 {"message": "Could not add the Sighting ..."}.
+        if not isinstance(body, Mapping) or "Sighting" not in body:
+            raise MispRejected("the sighting", None, reason_of(body))
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -210,15 +165,15 @@ def replay(gateway: MispGateway, spool: Spool, budget: Budget) -> tuple[int, int
             continue  # kept for the MISP it was meant for
         try:
             result = gateway.add_event(record.event)
-        except MispUnavailable as exc:
-            spool.update(path, replace(record, attempts=record.attempts + 1))
-            log.warning("Replay stopped: %s", exc)
-            break
         except MispRejected as exc:
             target = spool.fail(path, str(exc), record)
             log.error("Spooled event %s: %s Moved to %s.", record.event.get("uuid"), exc, target)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
             failed += 1
             continue
+        except MispError as exc:
+            spool.update(path, replace(record, attempts=record.attempts + 1))
+            log.warning("Replay stopped: %s", exc)
+            break
         spool.remove(path)
         sent += 1
         # "exists": an earlier try reached MISP but its reply was lost; the event is there once.
@@ -280,14 +235,14 @@ def deliver(
     )
     try:
         result = send_current(gateway, built, now)
-    except MispUnavailable as exc:
-        path = spool.add(record)
-        log.warning("%s The alert was spooled to %s.", exc, path)
-        return Outcome(PluginExit.SPOOLED, replayed=replayed, failed=failed, spooled=1)
     except MispRejected as exc:
         path = spool.add_failed(record, str(exc))
         log.error("%s The event was kept in %s.", exc, path)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
         return Outcome(PluginExit.SPOOLED, replayed=replayed, failed=failed + 1)
+    except MispError as exc:
+        path = spool.add(record)
+        log.warning("%s The alert was spooled to %s.", exc, path)
+        return Outcome(PluginExit.SPOOLED, replayed=replayed, failed=failed, spooled=1)
     log.info("Event %s %s (%s).", built.uuid, result, built.event.get("info"))
     if result == "created":
         return Outcome(PluginExit.SENT, created=1, replayed=replayed, failed=failed)

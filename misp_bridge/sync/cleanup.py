@@ -1,6 +1,6 @@
 """Revoking indicators in Sentinel: to_ids changes, expired indicators and delete-from-azure.
 
-Sentinel's DELETE does not remove objects that came in through the upload API (CONTRACTS.md 5), so every
+Sentinel's DELETE does not remove objects that came in through the upload API (docs/contracts.md 5), so every
 clean-up here re-uploads the indicator under the same STIX id with `revoked: true` and a newer `modified`,
 through the run's own uploader (its batches and shared rate limiter), then marks it revoked in the state.
 Only indicators of our `sourcesystem` are touched: every management query filters `sources` and every
@@ -13,47 +13,31 @@ Where a revoked body comes from:
 - everything else (to_ids with an empty state, expiry, delete-from-azure): the queryIndicators item,
   which holds the stored pattern, validity and references.
 
-A run remembers what it revoked per workspace, so a second pass in the same run (to_ids, then expiry)
-does not revoke again an indicator that the query lag still shows as active.
+The run remembers what it revoked per workspace (`RunContext.revoked`), so a second pass in the same run
+(to_ids, then expiry) does not revoke again an indicator that the query lag still shows as active.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from misp_bridge.azure.management import (
     ManagementClient,
-    client_for,
     external_id,
     of_source,
     properties,
-    require_management,
 )
-from misp_bridge.azure.upload import WorkspaceRefused
+from misp_bridge.errors import WorkspaceRefused
 from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
-from misp_bridge.sync.convert.indicators import convert_attribute, iso, revoked
-from misp_bridge.sync.state.store import State
+from misp_bridge.sync.convert import convert_attribute, iso, revoked
+from misp_bridge.sync.indicator import Indicator
 
 log = logging.getLogger("misp_bridge.cleanup")
 
 DeleteMode = Literal["all", "older_than", "uuid"]
-
-# State object -> workspace key -> ids revoked in this run. Keyed weakly on the run's State (one per
-# run) because RunContext is frozen and has no slot for it.
-_REVOKED_IN_RUN: weakref.WeakKeyDictionary[State, dict[str, set[str]]] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """One indicator to revoke: its STIX id and the body as stored (revoked() is applied on sending)."""
-
-    stix_id: str
-    body: Mapping[str, Any]
 
 
 # --- building bodies ------------------------------------------------------------------------------
@@ -107,7 +91,7 @@ def body_from_item(item: Mapping[str, Any]) -> dict[str, Any] | None:
     return body
 
 
-def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Revocation]:
+def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Indicator]:
     for item in items:
         if not of_source(item, source) or properties(item).get("revoked"):
             continue
@@ -115,30 +99,26 @@ def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Rev
         if body is None:
             log.warning("indicator %s cannot be rebuilt from Sentinel's reply; skipped", external_id(item))
             continue
-        yield Revocation(body["id"], body)
+        yield Indicator.from_body(body)
 
 
-def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """stix id -> body of the indicators this attribute gave while it had to_ids set."""
+def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> dict[str, Indicator]:
+    """stix id -> the indicators this attribute gave while it had to_ids set."""
     event = attribute.get("Event")
     as_uploaded = {**attribute, "to_ids": True, "deleted": False}
     result = convert_attribute(
         as_uploaded, event if isinstance(event, Mapping) else {}, ctx.options, ctx.now()
     )
-    return {} if not isinstance(result, list) else {i.stix_id: i.body for i in result}
+    return {} if not isinstance(result, list) else {i.stix_id: i for i in result}
 
 
 # --- revoking -------------------------------------------------------------------------------------
 
 
-def _revoked_in_run(ctx: RunContext, target: WorkspaceTarget) -> set[str]:
-    return _REVOKED_IN_RUN.setdefault(ctx.state, {}).setdefault(target.key, set())
-
-
-def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Revocation]) -> CleanupResult:
+def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indicator]) -> CleanupResult:
     """Re-upload each indicator revoked (once per run), record it in the state; a dry run only lists."""
-    done = _revoked_in_run(ctx, target)
-    todo: dict[str, Revocation] = {}
+    done = ctx.revoked.of(target.key)
+    todo: dict[str, Indicator] = {}
     for revocation in revocations:
         if revocation.stix_id not in done:
             todo.setdefault(revocation.stix_id, revocation)
@@ -150,7 +130,7 @@ def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Revoc
         ctx.summary.count(target.label, "would_revoke", len(todo))
         return CleanupResult({target.label: 0}, would_revoke=tuple(todo))
     now = ctx.now()
-    bodies = [revoked(r.body, now) for r in todo.values()]
+    bodies = [revoked(r, now).body for r in todo.values()]
     size = ctx.settings.ms_max_indicators_request
     batches = [bodies[start : start + size] for start in range(0, len(bodies), size)]
     count = 0
@@ -194,19 +174,19 @@ def merge(results: Iterable[CleanupResult]) -> CleanupResult:
 
 def _toids_from_state(
     ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
-) -> Iterator[Revocation]:
+) -> Iterator[Indicator]:
     uploaded = ctx.state.uploaded_for_attributes(target.key, list(attributes))
     unresolved: list[str] = []
     for attribute_uuid, stix_ids in uploaded.items():
         rebuilt = _rebuild(ctx, attributes[attribute_uuid])
         for stix_id in stix_ids:
             if stix_id in rebuilt:
-                yield Revocation(stix_id, rebuilt[stix_id])
+                yield rebuilt[stix_id]
             else:
                 unresolved.append(stix_id)
     if not unresolved:
         return
-    if not target.workspace.has_management:
+    if target.management_client is None:
         log.warning(
             "workspace %s: %d uploaded indicators changed in MISP and cannot be rebuilt; set "
             "subscription_id, resourceGroupName and workspaceName in ms_auth to revoke them",
@@ -215,22 +195,21 @@ def _toids_from_state(
         )
         return
     source = ctx.settings.sourcesystem
-    yield from _from_items(
-        client_for(ctx, target).find(unresolved, source=source, include_revoked=False), source
-    )
+    client = target.management_client
+    yield from _from_items(client.find(unresolved, source=source, include_revoked=False), source)
 
 
 def _toids_from_sentinel(
     ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
-) -> Iterator[Revocation]:
+) -> Iterator[Indicator]:
     """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give."""
-    require_management(target.workspace, "find indicators to revoke while the state file is empty")
+    client = target.management("find indicators to revoke while the state file is empty")
     ids = [f"indicator--{attribute_uuid.lower()}" for attribute_uuid in attributes]
     source = ctx.settings.sourcesystem
-    yield from _from_items(client_for(ctx, target).find(ids, source=source, include_revoked=False), source)
+    yield from _from_items(client.find(ids, source=source, include_revoked=False), source)
 
 
-def revoke_toids_changes(ctx: RunContext, *, event_uuid: str | None = None) -> CleanupResult:
+def revoke_toids_changes(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
     """Revoke the indicators of attributes whose to_ids was turned off within timeframe_toids_change."""
     filters: dict[str, Any] = {
         "to_ids": 0,
@@ -279,7 +258,7 @@ def _mentions_event(item: Mapping[str, Any], event_uuid: str) -> bool:
 
 
 def _query_items(
-    ctx: RunContext, target: WorkspaceTarget, client: ManagementClient, filters: Mapping[str, Any]
+    ctx: RunContext, client: ManagementClient, filters: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     # Read every page before revoking anything: revoked items leave the result set and would shift
     # the offsets the later skip tokens point at.
@@ -297,13 +276,13 @@ def _keep_event(
     return [item for item in items if external_id(item) in ids or _mentions_event(item, event_uuid)]
 
 
-def revoke_expired(ctx: RunContext, *, event_uuid: str | None = None) -> CleanupResult:
+def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
     """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid)."""
     results = []
     now = iso(ctx.now())
     for target in ctx.targets:
-        require_management(target.workspace, "find expired indicators")
-        items = _query_items(ctx, target, client_for(ctx, target), {"maxValidUntil": now})
+        client = target.management("find expired indicators")
+        items = _query_items(ctx, client, {"maxValidUntil": now})
         items = _keep_event(ctx, target, items, event_uuid)
         results.append(revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem)))
     return merge(results)
@@ -332,10 +311,10 @@ def select_for_delete(
     mode: DeleteMode,
     older_than_days: int | None = None,
     event_uuid: str | None = None,
-) -> list[Revocation]:
+) -> list[Indicator]:
     """Active indicators of our source in the workspace that delete-from-azure would revoke."""
-    require_management(target.workspace, "list the indicators delete-from-azure revokes")
-    items = _query_items(ctx, target, client_for(ctx, target), {})
+    client = target.management("list the indicators delete-from-azure revokes")
+    items = _query_items(ctx, client, {})
     if mode == "older_than":
         cutoff = ctx.now() - timedelta(days=older_than_days or 0)
         items = [i for i in items if (t := _last_touched(i)) is not None and t < cutoff]
@@ -349,7 +328,6 @@ def select_for_delete(
 __all__ = [
     "CleanupResult",
     "DeleteMode",
-    "Revocation",
     "body_from_item",
     "merge",
     "revoke",

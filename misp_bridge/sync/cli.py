@@ -1,8 +1,8 @@
-"""script.py's command line: `main(argv) -> int`.
+"""script.py's command line: `main(argv) -> int`, run by the shared runner (misp_bridge/cli.py).
 
-This is the one place that turns exceptions into messages and exit codes (SyncExit): expected errors
-become one line on stderr (and in the log), unexpected ones one line on stderr and a traceback in the
-log file only. The summary goes to stderr and the log; `--json` also prints it on stdout.
+The body loads the settings, builds the run (misp_bridge/sync/wiring.py), holds the state lock, syncs,
+runs the clean-up passes the flags ask for, records the run and prints the summary: on stderr and in
+the log, and as JSON on stdout with `--json`. Errors become exit codes through SYNC_EXIT_FOR.
 """
 
 from __future__ import annotations
@@ -10,68 +10,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from misp_bridge.config.load import Settings, load_settings
-from misp_bridge.errors import (
-    BridgeError,
-    ConfigError,
-    ConfigErrors,
-    KeyVaultError,
-    LockHeld,
-    MispError,
-    SentinelError,
-    StateError,
-    UsageError,
-)
-from misp_bridge.exitcodes import SyncExit
-from misp_bridge.output import logs as logsetup
+from misp_bridge.cli import Command, Environment, exit_code_for, run_command
+from misp_bridge.config import Settings
+from misp_bridge.errors import BridgeError
+from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
+from misp_bridge.output import logs
 from misp_bridge.output.redact import redact
-from misp_bridge.sync.pipeline import CleanupResult, RunContext, build_context, finalize_summary, run_sync
+from misp_bridge.sync.context import CleanupResult, ContextFactory, RunContext
+from misp_bridge.sync.pipeline import finalize_summary, run_sync
+from misp_bridge.sync.wiring import CLEANUP_PASSES, LOCK_WAIT, build_context, load_run_settings
 
-PACKAGE_LOGGER = "misp_bridge"
 log = logging.getLogger("misp_bridge.sync")
 
-# Seconds a run waits for an earlier one to release the state lock before giving up (exit 5).
-LOCK_WAIT = 10.0
-
-# Exception class -> exit code; the most specific class listed first wins (checked in this order).
-EXIT_FOR: tuple[tuple[type[BaseException], SyncExit], ...] = (
-    (LockHeld, SyncExit.LOCKED),
-    (ConfigErrors, SyncExit.USAGE),
-    (ConfigError, SyncExit.USAGE),
-    (UsageError, SyncExit.USAGE),
-    (StateError, SyncExit.USAGE),
-    (MispError, SyncExit.MISP),
-    (SentinelError, SyncExit.SENTINEL),
-    (KeyVaultError, SyncExit.SENTINEL),
-    (BridgeError, SyncExit.FAILURES),
-)
-
-# --flag -> (cleanup function name, what it does in words).
-CLEANUP_FLAGS: dict[str, tuple[str, str]] = {
-    "verify_recent_toids_change": ("revoke_toids_changes", "--verify-recent-toids-change"),
-    "delete_outdated_indicators": ("revoke_expired", "--delete-outdated-indicators"),
+# The clean-up flags, in the order the passes run after the upload (argparse dest -> flag).
+CLEANUP_FLAGS: dict[str, str] = {
+    "verify_recent_toids_change": "--verify-recent-toids-change",
+    "delete_outdated_indicators": "--delete-outdated-indicators",
 }
-
-
-def exit_code_for(exc: BaseException) -> SyncExit:
-    for kind, code in EXIT_FOR:
-        if isinstance(exc, kind):
-            return code
-    return SyncExit.FAILURES
-
-
-def message_for(exc: BaseException) -> str:
-    """The words shown to the user: every setting problem on its own line, else one sentence."""
-    if isinstance(exc, ConfigErrors):
-        return "configuration has errors:\n" + "\n".join(f"  - {error}" for error in exc.errors)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+assert set(CLEANUP_FLAGS) == set(CLEANUP_PASSES)
 
 
 def _event_uuid(text: str) -> str:
@@ -110,76 +71,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    lock_wait: float = LOCK_WAIT,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """Run script.py; `lock_wait` and `sleep` (retry back-offs, rate limit waits) are for tests."""
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the usage line
-        return int(exc.code) if isinstance(exc.code, int) else int(SyncExit.USAGE)
-    logsetup.configure(None, verbose=args.verbose)
-    try:
-        return int(_main(args, lock_wait, sleep))
-    except BridgeError as exc:
-        log.error("%s", message_for(exc))  # noqa: TRY400 - expected errors get one line, no traceback
-        return int(exit_code_for(exc))
-    except KeyboardInterrupt:
-        log.error("interrupted; indicators not yet delivered are sent first next run")  # noqa: TRY400
-        return int(SyncExit.FAILURES)
-    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a message
-        # Full traceback to the log file only; stderr gets one line.
-        _log_file_only("unexpected error", exc)
-        print(
-            f"ERROR: unexpected {type(exc).__name__}: {message_for(exc)} (details in the log file)",
-            file=sys.stderr,
-        )
-        return int(SyncExit.FAILURES)
+class Sync:
+    """The body of script.py; `context_factory` and `lock_wait` are what tests hand in."""
+
+    def __init__(
+        self, *, context_factory: ContextFactory = build_context, lock_wait: float = LOCK_WAIT
+    ) -> None:
+        self._context_factory = context_factory
+        self._lock_wait = lock_wait
+
+    def __call__(self, args: argparse.Namespace, env: Environment) -> int:
+        settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
+        ctx = self._build(settings, args, env)
+        try:
+            with ctx.state.lock(wait=self._lock_wait, sleep=env.sleep):
+                return int(_locked_run(ctx, args, env))
+        finally:
+            ctx.close()
+
+    def _build(self, settings: Settings, args: argparse.Namespace, env: Environment) -> RunContext:
+        return self._context_factory(settings, dry_run=args.dry_run, sleep=env.sleep)
 
 
-def _log_file_only(text: str, exc: BaseException | None = None, level: int = logging.ERROR) -> None:
-    """A record for the log file alone (a traceback, or a text already printed on stderr)."""
-    info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    record = log.makeRecord(log.name, level, __file__, 0, "%s", (text,), info)
-    for handler in logging.getLogger(PACKAGE_LOGGER).handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-
-
-def load_run_settings(config: Path, *, verbose: bool = False) -> Settings:
-    """Settings for a run of any of the sync's tools: config.py loaded and checked, logging set up from
-    it, Key Vault secrets applied. Shared so script.py and delete-from-azure.py read secrets alike."""
-    settings = load_settings(config)
-    logsetup.configure(settings.log_file, verbose=verbose or settings.verbose_log)
-    if settings.misp_verifycert is False:
-        log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
-    vault = settings.vault_url
-    if vault:
-        from misp_bridge.azure.keyvault import read_secrets, vault_authority
-
-        secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host))
-        settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)
-    return settings
-
-
-def _main(args: argparse.Namespace, lock_wait: float, sleep: Callable[[float], None]) -> SyncExit:
-    settings = load_run_settings(Path(args.config), verbose=args.verbose)
-    ctx = build_context(settings, dry_run=args.dry_run, sleep=sleep)
-    try:
-        with ctx.state.lock(wait=lock_wait):
-            return _locked_run(ctx, args)
-    finally:
-        ctx.close()
-
-
-def _locked_run(ctx: RunContext, args: argparse.Namespace) -> SyncExit:
+def _locked_run(ctx: RunContext, args: argparse.Namespace, env: Environment) -> SyncExit:
     run_id = None if ctx.dry_run else ctx.state.start_run("sync")
     failure: BridgeError | None = None
     problems: list[str] = []
-    bar = _progress(args)
+    bar = _progress(args, env)
     try:
         run_sync(ctx, event_uuid=args.uuid, progress=bar.update if bar is not None else None)
         problems = _cleanups(ctx, args)
@@ -189,46 +107,38 @@ def _locked_run(ctx: RunContext, args: argparse.Namespace) -> SyncExit:
         if bar is not None:
             bar.close()
     finalize_summary(ctx)
-    code = exit_code_for(failure) if failure is not None else _outcome(ctx, problems)
+    code = (
+        SyncExit(exit_code_for(failure, SYNC_EXIT_FOR, SyncExit.FAILURES))
+        if failure
+        else _outcome(ctx, problems)
+    )
     if run_id is not None:
         ctx.state.finish_run(run_id, ctx.summary.as_dict(), int(code))
-    _report(ctx, args)
+    _report(ctx, args, env)
     if failure is not None:
         raise failure
     return code
 
 
-def _progress(args: argparse.Namespace) -> Any:
+def _progress(args: argparse.Namespace, env: Environment) -> Any:
     """A tqdm bar on stderr when it is a terminal (cron logs stay clean), else None."""
-    if args.no_progress or not sys.stderr.isatty():
+    if args.no_progress or not env.is_terminal(env.stderr):
         return None
     from tqdm import tqdm
 
-    return tqdm(unit="event", desc="MISP events", file=sys.stderr, leave=False)
+    return tqdm(unit="event", desc="MISP events", file=env.stderr, leave=False)
 
 
 def _cleanups(ctx: RunContext, args: argparse.Namespace) -> list[str]:
     """Run the clean-up passes the flags ask for; returns the problems met, one sentence each."""
     problems: list[str] = []
-    for attribute, (function_name, flag) in CLEANUP_FLAGS.items():
-        if not getattr(args, attribute):
+    for name, flag in CLEANUP_FLAGS.items():
+        if not getattr(args, name):
             continue
-        try:
-            from misp_bridge.sync import cleanup  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            problems.append(
-                f"{flag} is not available in this installation (misp_bridge.sync.cleanup is missing)"
-            )
-            continue
-        function = getattr(cleanup, function_name, None)
-        if not callable(function):
-            problems.append(f"{flag} is not available in this installation")
-            continue
-        result = function(ctx, event_uuid=args.uuid)
-        if isinstance(result, CleanupResult):
-            if result.would_revoke:
-                log.warning("%s: dry run, would revoke %d indicators", flag, len(result.would_revoke))
-            problems.extend(f"{flag}: {error}" for error in result.errors)
+        result: CleanupResult = ctx.cleanups[name](ctx, args.uuid)
+        if result.would_revoke:
+            log.warning("%s: dry run, would revoke %d indicators", flag, len(result.would_revoke))
+        problems.extend(f"{flag}: {error}" for error in result.errors)
     for problem in problems:
         log.error("%s", problem)
     return problems
@@ -243,10 +153,31 @@ def _outcome(ctx: RunContext, problems: list[str]) -> SyncExit:
     return SyncExit.FAILURES if unfinished or problems else SyncExit.OK
 
 
-def _report(ctx: RunContext, args: argparse.Namespace) -> None:
+def _report(ctx: RunContext, args: argparse.Namespace, env: Environment) -> None:
     text = ctx.summary.render()
     # The log file gets it; stderr gets it directly (the stderr handler may show warnings only).
-    _log_file_only(text, level=logging.INFO)
-    print(redact(text), file=sys.stderr)
+    logs.file_only(log, text, level=logging.INFO)
+    env.stderr.write(redact(text) + "\n")
     if args.json:
-        print(json.dumps(ctx.summary.as_dict(), sort_keys=True))
+        env.stdout.write(json.dumps(ctx.summary.as_dict(), sort_keys=True) + "\n")
+
+
+def command(sync: Sync | None = None) -> Command:
+    return Command(
+        prog="script.py",
+        parser=parser,
+        run=sync or Sync(),
+        exits=SYNC_EXIT_FOR,
+        interrupted="interrupted; indicators not yet delivered are sent first next run",
+    )
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Environment | None = None,
+    context_factory: ContextFactory = build_context,
+    lock_wait: float = LOCK_WAIT,
+) -> int:
+    """Run script.py; tests hand in the environment, the context factory and the lock wait."""
+    return run_command(command(Sync(context_factory=context_factory, lock_wait=lock_wait)), argv, env)

@@ -1,12 +1,9 @@
-"""What one sync run needs, built once from Settings: the state, MISP, one upload target per workspace.
+"""What one sync run holds: the state, MISP, one upload target per workspace, and the run's services.
 
-`build_context()` makes the narrow I/O objects (nothing touches the network yet) and `RunContext.close()`
-releases them. Cleanup (to_ids and expiry revocation) receives the same context, so it shares the
-uploaders, their rate limiters, the state and the summary with the run.
-
-Rate limiter sharing: Sentinel documents its 100 requests a minute "per user"; it may equally count per
-workspace. Workspaces that use the same app registration (tenant, client_id) therefore share ONE
-sliding window, which keeps every reading of the rule; different app registrations get their own.
+These are plain records; `misp_bridge.sync.wiring.build_context` builds them from Settings. Everything a
+run calls that a test may want to replace is a field here and handed in, never patched in afterwards:
+the existing-ids lookup (`ms_check_if_exist_in_sentinel`), the clean-up passes the flags ask for, and
+the record of what this run has revoked already.
 """
 
 from __future__ import annotations
@@ -17,21 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from misp_bridge.azure.ratelimit import SlidingWindow
+from misp_bridge.azure.management import ManagementClient, require_management
 from misp_bridge.azure.token import TokenProvider
 from misp_bridge.azure.upload import SentinelUploader
-from misp_bridge.config.load import Settings, Workspace
-from misp_bridge.sync.convert.indicators import ConvertOptions, options_from_settings
+from misp_bridge.config import Settings, Workspace
+from misp_bridge.sync.convert import ConvertOptions
 from misp_bridge.sync.misp_source import MispSource
-from misp_bridge.sync.state.store import State
+from misp_bridge.sync.state import State
 from misp_bridge.sync.summary import Summary
-
-# The limiter counts departures, Sentinel counts arrivals: slack (seconds) against network jitter avoids a
-# 429 at the window's edge. Absolute, not scaled with the window: jitter does not shrink with it.
-LIMITER_MARGIN = 0.5
-WINDOW_SECONDS = 60.0
-PARSED_INDICATORS_FILE = "parsed_indicators.txt"
-SENTINEL_RESPONSE_FILE = "sentinel_response.txt"
 
 
 def utc_now() -> datetime:
@@ -40,11 +30,12 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class WorkspaceTarget:
-    """One Sentinel workspace with its uploader and token provider."""
+    """One Sentinel workspace with its uploader, token provider and (when configured) management client."""
 
     workspace: Workspace
     uploader: SentinelUploader
     tokens: TokenProvider
+    management_client: ManagementClient | None = None
 
     @property
     def key(self) -> str:
@@ -55,6 +46,13 @@ class WorkspaceTarget:
     def label(self) -> str:
         """The name shown in logs and the summary."""
         return self.workspace.label
+
+    def management(self, purpose: str) -> ManagementClient:
+        """The management client; a ConfigError naming the missing ms_auth keys when there is none."""
+        if self.management_client is None:
+            require_management(self.workspace, purpose)
+        assert self.management_client is not None  # require_management raised otherwise
+        return self.management_client
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,26 @@ class CleanupResult:
     errors: tuple[str, ...] = ()
 
 
+class RevokedInRun:
+    """The ids this run has revoked, per workspace: a second clean-up pass in the same run (to_ids,
+    then expiry) must not revoke again what the query lag still shows as active."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, set[str]] = {}
+
+    def of(self, workspace_key: str) -> set[str]:
+        return self._ids.setdefault(workspace_key, set())
+
+
+# (run, workspace, stix ids) -> the ids Sentinel already holds for our source.
+ExistingIds = Callable[["RunContext", WorkspaceTarget, list[str]], set[str]]
+# (run, event uuid or None) -> what the pass revoked.
+CleanupPass = Callable[["RunContext", "str | None"], CleanupResult]
+
+
 @dataclass(frozen=True)
 class RunContext:
-    """Everything one run uses; frozen, but its parts (state, summary) are live objects."""
+    """Everything one run uses; frozen, but its parts (state, summary, revoked) are live objects."""
 
     settings: Settings
     state: State
@@ -78,102 +93,19 @@ class RunContext:
     options: ConvertOptions
     dry_run: bool
     summary: Summary
+    existing_ids: ExistingIds | None = None  # set when ms_check_if_exist_in_sentinel is on
+    cleanups: Mapping[str, CleanupPass] = field(default_factory=dict)  # flag name -> pass
+    revoked: RevokedInRun = field(default_factory=RevokedInRun)
     now: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
     parsed_indicators_path: Path | None = None
     response_log_path: Path | None = None
-    _closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
+    closers: tuple[Callable[[], None], ...] = field(default=(), repr=False)
 
     def close(self) -> None:
-        for closer in self._closers:
+        for closer in self.closers:
             closer()
 
 
-def _ca(settings: Settings) -> bool | str:
-    return str(settings.ms_ca_bundle) if settings.ms_ca_bundle is not None else True
-
-
-def build_context(
-    settings: Settings,
-    *,
-    dry_run: bool,
-    state: State | None = None,
-    misp: MispSource | None = None,
-    summary: Summary | None = None,
-    now: Callable[[], datetime] = utc_now,
-    sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
-    window_seconds: float = WINDOW_SECONDS,
-) -> RunContext:
-    """Build the run's objects from settings; opens the state file (StateError) but no network yet."""
-    dry_run = dry_run or settings.dry_run
-    summary = summary or Summary(clock=monotonic)
-    summary.dry_run = dry_run
-    owned_state = state is None
-    state = state or State.open(settings.state_file)
-    misp = misp or MispSource(
-        url=settings.misp_domain,
-        key=settings.misp_key,
-        verify=settings.misp_verifycert,
-        timeout=settings.misp_timeout,
-        page_size=settings.misp_event_limit_per_page,
-    )
-    beside = settings.config_path.parent
-    parsed = beside / PARSED_INDICATORS_FILE if settings.write_parsed_indicators else None
-    response_log = beside / SENTINEL_RESPONSE_FILE if settings.sentinel_write_response else None
-    limiters: dict[tuple[str, str], SlidingWindow] = {}
-    targets = []
-    for ws in settings.ms_auth:
-        limiter = limiters.setdefault(
-            (ws.tenant, ws.client_id),
-            SlidingWindow(
-                settings.ms_max_requests_minute,
-                window_seconds,
-                margin=LIMITER_MARGIN,
-                clock=monotonic,
-                sleep=sleep,
-            ),
-        )
-        tokens = TokenProvider(
-            tenant=ws.tenant,
-            client_id=ws.client_id,
-            client_secret=ws.client_secret,
-            authority_host=settings.ms_authority_host,
-            scope=ws.scope,
-            verify=_ca(settings),
-            timeout=settings.ms_timeout,
-            label=ws.label,
-        )
-        uploader = SentinelUploader(
-            workspace_id=ws.workspace_id,
-            label=ws.label,
-            tokens=tokens,
-            limiter=limiter,
-            base_url=settings.ms_upload_base_url,
-            api_version=settings.ms_api_version,
-            legacy=not ws.new_upload_api,
-            legacy_base_url=settings.ms_legacy_upload_base_url,
-            sourcesystem=settings.sourcesystem,
-            user_agent=settings.ms_useragent,
-            verify=_ca(settings),
-            timeout=settings.ms_timeout,
-            sleep=sleep,
-            clock=monotonic,
-            response_log=response_log,
-        )
-        targets.append(WorkspaceTarget(ws, uploader, tokens))
-        summary.add_workspace(ws.label)
-    return RunContext(
-        settings=settings,
-        state=state,
-        misp=misp,
-        targets=tuple(targets),
-        options=options_from_settings(settings),
-        dry_run=dry_run,
-        summary=summary,
-        now=now,
-        sleep=sleep,
-        parsed_indicators_path=parsed,
-        response_log_path=response_log,
-        _closers=(state.close,) if owned_state else (),
-    )
+# (settings, dry_run=..., sleep=...) -> a RunContext: what the CLIs call; tests hand in their own.
+ContextFactory = Callable[..., RunContext]

@@ -1,32 +1,28 @@
-"""delete-from-azure.py's command line: `main(argv) -> int`.
+"""delete-from-azure.py's command line: `main(argv) -> int`, run by the shared runner (misp_bridge/cli.py).
 
-Revokes (Sentinel's DELETE cannot remove uploaded objects, CONTRACTS.md 5) the indicators of our
+Revokes (Sentinel's DELETE cannot remove uploaded objects, docs/contracts.md 5) the indicators of our
 `sourcesystem` in every configured workspace: all of them, those not touched for some days, or one MISP
 event's. A person at a terminal confirms each workspace; without a terminal `--yes` is required, so a
-cron job cannot wipe a workspace by accident. Errors become exit codes through the sync CLI's table.
+cron job cannot wipe a workspace by accident. Errors become exit codes through the sync's table.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 from misp_bridge.azure.management import require_management
-from misp_bridge.config.load import Settings
-from misp_bridge.errors import BridgeError, UsageError
-from misp_bridge.exitcodes import SyncExit
-from misp_bridge.output import logs as logsetup
-from misp_bridge.sync.cleanup import DeleteMode, Revocation, revoke, select_for_delete
-from misp_bridge.sync.cli import LOCK_WAIT, exit_code_for, load_run_settings, message_for
-from misp_bridge.sync.context import RunContext, WorkspaceTarget, build_context
+from misp_bridge.cli import Command, Environment, run_command
+from misp_bridge.errors import UsageError
+from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
+from misp_bridge.sync.cleanup import DeleteMode, revoke, select_for_delete
+from misp_bridge.sync.context import ContextFactory, RunContext, WorkspaceTarget
+from misp_bridge.sync.indicator import Indicator
+from misp_bridge.sync.wiring import LOCK_WAIT, build_context, load_run_settings
 
 log = logging.getLogger("misp_bridge.delete")
-
-ContextFactory = Callable[[Settings, bool], RunContext]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,66 +55,43 @@ def _mode(args: argparse.Namespace) -> DeleteMode:
     return "uuid" if args.uuid is not None else "all"
 
 
-def _default_context(settings: Settings, dry_run: bool) -> RunContext:
-    return build_context(settings, dry_run=dry_run)
-
-
-def _confirm(question: str, stdin: TextIO, stderr: TextIO) -> bool:
-    stderr.write(f"{question} [y/N] ")
-    stderr.flush()
-    answer = stdin.readline().strip().lower()
+def _confirm(question: str, env: Environment) -> bool:
+    env.stderr.write(f"{question} [y/N] ")
+    env.stderr.flush()
+    answer = env.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    stdin: TextIO | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    context_factory: ContextFactory = _default_context,
-    lock_wait: float = LOCK_WAIT,
-) -> int:
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the usage line
-        return int(exc.code) if isinstance(exc.code, int) else int(SyncExit.USAGE)
-    logsetup.configure(None, verbose=args.verbose)
-    try:
+class Delete:
+    """The body of delete-from-azure.py; `context_factory` and `lock_wait` are what tests hand in."""
+
+    def __init__(
+        self, *, context_factory: ContextFactory = build_context, lock_wait: float = LOCK_WAIT
+    ) -> None:
+        self._context_factory = context_factory
+        self._lock_wait = lock_wait
+
+    def __call__(self, args: argparse.Namespace, env: Environment) -> int:
         mode = _mode(args)
-        settings = load_run_settings(Path(args.config), verbose=args.verbose)
+        settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
         for workspace in settings.ms_auth:
             require_management(workspace, "list its indicators")
         dry_run = args.dry_run or settings.dry_run
-        if not dry_run and not args.yes and not stdin.isatty():
-            stderr.write(
+        if not dry_run and not args.yes and not env.is_terminal(env.stdin):
+            env.stderr.write(
                 "delete-from-azure.py: refusing to revoke indicators without confirmation; "
                 "run it on a terminal or pass --yes.\n"
             )
             return int(SyncExit.USAGE)
-        ctx = context_factory(settings, dry_run)
+        ctx = self._context_factory(settings, dry_run=dry_run, sleep=env.sleep)
         try:
-            with ctx.state.lock(wait=lock_wait):
-                return int(_run(ctx, args, mode, stdin=stdin, stdout=stdout, stderr=stderr))
+            with ctx.state.lock(wait=self._lock_wait, sleep=env.sleep):
+                return int(_run(ctx, args, mode, env))
         finally:
             ctx.close()
-    except BridgeError as exc:
-        stderr.write(f"delete-from-azure.py: {message_for(exc)}\n")
-        return int(exit_code_for(exc))
 
 
-def _run(
-    ctx: RunContext,
-    args: argparse.Namespace,
-    mode: DeleteMode,
-    *,
-    stdin: TextIO,
-    stdout: TextIO,
-    stderr: TextIO,
-) -> SyncExit:
+def _run(ctx: RunContext, args: argparse.Namespace, mode: DeleteMode, env: Environment) -> SyncExit:
     source = ctx.settings.sourcesystem
     failed = False
     for target in ctx.targets:
@@ -126,25 +99,37 @@ def _run(
             ctx, target, mode=mode, older_than_days=args.older_than, event_uuid=args.uuid
         )
         if not chosen:
-            stdout.write(f"workspace {target.label}: no indicators of source {source} to revoke\n")
+            env.stdout.write(f"workspace {target.label}: no indicators of source {source} to revoke\n")
             continue
         if ctx.dry_run:
-            for revocation in chosen:
-                stdout.write(f"would revoke {revocation.stix_id}\n")
-            stdout.write(f"workspace {target.label}: would revoke {len(chosen)} indicators (dry run)\n")
+            for indicator in chosen:
+                env.stdout.write(f"would revoke {indicator.stix_id}\n")
+            env.stdout.write(f"workspace {target.label}: would revoke {len(chosen)} indicators (dry run)\n")
             continue
         question = f"Revoke {len(chosen)} indicators of source {source} in workspace {target.label}?"
-        if not args.yes and not _confirm(question, stdin, stderr):
-            stdout.write(f"workspace {target.label}: nothing revoked (not confirmed)\n")
+        if not args.yes and not _confirm(question, env):
+            env.stdout.write(f"workspace {target.label}: nothing revoked (not confirmed)\n")
             continue
-        failed = _revoke(ctx, target, chosen, stdout) or failed
+        failed = _revoke(ctx, target, chosen, env) or failed
     return SyncExit.FAILURES if failed else SyncExit.OK
 
 
-def _revoke(ctx: RunContext, target: WorkspaceTarget, chosen: list[Revocation], stdout: TextIO) -> bool:
+def _revoke(ctx: RunContext, target: WorkspaceTarget, chosen: list[Indicator], env: Environment) -> bool:
     result = revoke(ctx, target, chosen)
     count = result.revoked.get(target.label, 0)
-    stdout.write(f"workspace {target.label}: revoked {count} of {len(chosen)} indicators\n")
+    env.stdout.write(f"workspace {target.label}: revoked {count} of {len(chosen)} indicators\n")
     for error in result.errors:
         log.error("%s", error)
     return bool(result.errors) or count < len(chosen)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Environment | None = None,
+    context_factory: ContextFactory = build_context,
+    lock_wait: float = LOCK_WAIT,
+) -> int:
+    """Run delete-from-azure.py; tests hand in the environment, the context factory and the lock wait."""
+    body = Delete(context_factory=context_factory, lock_wait=lock_wait)
+    return run_command(Command("delete-from-azure.py", parser, body, SYNC_EXIT_FOR), argv, env)

@@ -16,46 +16,19 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from misp_bridge.azure.upload import BatchResult, WorkspaceRefused
-from misp_bridge.sync.convert.indicators import content_hash
-from misp_bridge.sync.state.store import Pending
-
-if TYPE_CHECKING:
-    from misp_bridge.sync.context import RunContext, WorkspaceTarget
+from misp_bridge.azure.upload import BatchResult
+from misp_bridge.errors import WorkspaceRefused
+from misp_bridge.sync.context import RunContext, WorkspaceTarget
+from misp_bridge.sync.indicator import Indicator
 
 log = logging.getLogger("misp_bridge.sync")
 
 _END = object()
 _PUT_POLL = 0.2  # seconds between checks that the sender thread is still alive while the queue is full
-
-
-@dataclass(frozen=True)
-class Item:
-    """One STIX object to deliver, with what the state needs to remember about it."""
-
-    stix_id: str
-    body: Mapping[str, Any] = field(repr=False)
-    content_hash: str
-    attribute_uuid: str
-    event_uuid: str
-    valid_until: str | None
-
-
-def item_from_body(body: Mapping[str, Any], *, attribute_uuid: str = "", event_uuid: str = "") -> Item:
-    """An Item for a STIX body built elsewhere (a revoked copy); the hash is computed as stix.py does."""
-    until = body.get("valid_until")
-    return Item(
-        str(body.get("id", "")),
-        body,
-        content_hash(body),
-        attribute_uuid,
-        event_uuid,
-        str(until) if until else None,
-    )
 
 
 @dataclass
@@ -77,20 +50,20 @@ class UploadFeed:
         ctx: RunContext,
         target: WorkspaceTarget,
         *,
-        on_batch: Callable[[list[Item], list[str]], None] | None = None,
+        on_batch: Callable[[list[Indicator], list[str]], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self._target = target
         self._on_batch = on_batch
         self._size = ctx.settings.ms_max_indicators_request
         self._workers = ctx.settings.ms_max_parallel_requests
-        self._buffer: list[Item] = []
+        self._buffer: list[Indicator] = []
         self._queue: queue.Queue[object] | None = None
         self._thread: threading.Thread | None = None
         self._crash: BaseException | None = None
         self._ended = False
         # Batch object id -> (the batch itself, its items); the batch is kept so its id stays unique.
-        self._inflight: dict[int, tuple[list[Mapping[str, Any]], list[Item]]] = {}
+        self._inflight: dict[int, tuple[list[Mapping[str, Any]], list[Indicator]]] = {}
         self._lock = threading.Lock()
         self.totals = UploadTotals()
 
@@ -112,7 +85,7 @@ class UploadFeed:
     def refused(self) -> WorkspaceRefused | None:
         return self._target.uploader.stopped
 
-    def put(self, item: Item, *, from_pending: bool = False) -> None:
+    def put(self, item: Indicator, *, from_pending: bool = False) -> None:
         if self._ctx.dry_run:
             self.totals.would_upload += 1
             self._ctx.summary.count(self._target.label, "would_upload")
@@ -143,7 +116,7 @@ class UploadFeed:
             crash, self._crash = self._crash, None
             raise crash
 
-    def _send(self, items: list[Item]) -> None:
+    def _send(self, items: list[Indicator]) -> None:
         if self._thread is None:
             self._ended = False
             self._queue = queue.Queue(maxsize=max(2, self._workers))
@@ -171,7 +144,7 @@ class UploadFeed:
             if entry is _END:
                 self._ended = True  # a second reader (after a crash) must not wait for another one
                 return
-            items: list[Item] = entry  # type: ignore[assignment]
+            items: list[Indicator] = entry  # type: ignore[assignment]
             bodies = [item.body for item in items]
             with self._lock:
                 self._inflight[id(bodies)] = (bodies, items)
@@ -211,18 +184,12 @@ class UploadFeed:
                 self._keep_pending(items)
             raise
 
-    def _record_items(self, result: BatchResult, items: list[Item]) -> None:
+    def _record_items(self, result: BatchResult, items: list[Indicator]) -> None:
         state, key, label = self._ctx.state, self._target.key, self._target.label
         by_id = {item.stix_id: item for item in items}
         delivered = [by_id[stix_id] for stix_id in result.delivered if stix_id in by_id]
         if delivered:
-            state.record_delivered(
-                key,
-                [
-                    (i.stix_id, i.content_hash, i.attribute_uuid, i.event_uuid, i.valid_until)
-                    for i in delivered
-                ],
-            )
+            state.record_delivered(key, delivered)
             self.totals.delivered += len(delivered)
             self._ctx.summary.count(label, "uploaded", len(delivered))
         if result.rejected:
@@ -238,7 +205,7 @@ class UploadFeed:
                     item.event_uuid or "unknown",
                     message,
                 )
-                rows.append((item.stix_id, item.content_hash, item.attribute_uuid, message))
+                rows.append((item, message))
             state.record_rejected(key, rows)
             self.totals.rejected += len(rows)
             self._ctx.summary.count(label, "rejected", len(rows))
@@ -255,15 +222,7 @@ class UploadFeed:
         if self._on_batch is not None:
             self._on_batch(items, [item.stix_id for item in delivered])
 
-    def _keep_pending(self, items: Sequence[Item]) -> None:
-        self._ctx.state.add_pending(
-            self._target.key,
-            [
-                Pending(
-                    self._target.key, i.stix_id, i.body, i.content_hash, i.attribute_uuid, i.event_uuid, 0
-                )
-                for i in items
-            ],
-        )
+    def _keep_pending(self, items: Sequence[Indicator]) -> None:
+        self._ctx.state.add_pending(self._target.key, items)
         self.totals.failed += len(items)
         self._ctx.summary.count(self._target.label, "failed", len(items))

@@ -1,10 +1,9 @@
-"""Reading MISP through PyMISP, one page at a time.
+"""Reading MISP for the sync, one page at a time, through the project's MISP client.
 
-PyMISP reports trouble in three ways (CONTRACTS.md 2): it raises for 5xx and HTML bodies, it RETURNS
-`{"errors": (status, body)}` for a 4xx, and the constructor itself makes three network calls. Everything
-here turns those into `MispUnavailable` (worth retrying later) or `MispError` (fix something first), so no
-error dict travels further. Paging asks for a stable order and stops on the first empty page (a short page
-is not the last one when warninglists remove rows).
+Errors come out of misp_bridge/misp/client.py already translated (MispUnavailable, MispKeyRefused,
+MispRejected, ...); the sensible thing for a sync to do about any of them is to stop with exit 3. Paging
+asks for a stable order and stops on the first empty page (a short page is not the last one when
+warninglists remove rows).
 """
 
 from __future__ import annotations
@@ -13,120 +12,55 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import requests
 from pymisp import PyMISP
-from pymisp.exceptions import MISPServerError, PyMISPError, PyMISPUnexpectedResponse
 
-from misp_bridge.errors import MispError, MispUnavailable
+from misp_bridge.errors import MispError
+from misp_bridge.misp import MispClient
 
 log = logging.getLogger("misp_bridge.misp")
 
 MAX_PAGES = 1_000_000  # a guard against a server that never returns an empty page
 
 
-def _describe(status: int, body: Any) -> str:
-    if isinstance(body, Mapping):
-        message = body.get("message") or body.get("name") or ""
-        return f"HTTP {status}: {message}".strip()
-    return f"HTTP {status}"
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """The requests/PyMISP error under PyMISP's constructor wrapper ("Unable to connect to MISP ...").
-
-    The constructor re-raises any failure as a bare PyMISPError inside its `except`, so the real cause
-    (refused connection, untrusted certificate, HTML body) is only on the implicit exception context.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (requests.RequestException, MISPServerError, PyMISPUnexpectedResponse)):
-            return current
-        current = current.__cause__ or current.__context__
-    return exc
-
-
 class MispSource:
-    """A narrow gateway to MISP for the sync: connect, page events, page attributes, fetch one event."""
+    """A narrow gateway to MISP for the sync: connect, page events, page attributes."""
 
     def __init__(
         self,
         *,
         url: str,
         key: str,
-        verify: bool | str = True,
-        timeout: float = 30.0,
-        page_size: int = 500,
+        verify: bool | str,
+        timeout: float,
+        page_size: int,
         factory: Callable[..., PyMISP] = PyMISP,
     ) -> None:
-        self.url = url.rstrip("/")
-        self._key = key
-        self._verify = verify
-        self._timeout = timeout
-        self.page_size = page_size
-        self._factory = factory
-        self._client: PyMISP | None = None
-        self.version: str | None = None
-
-    def _fail(self, action: str, exc: BaseException) -> MispError:
-        exc = _root_cause(exc)
-        if isinstance(exc, requests.exceptions.SSLError):
-            return MispError(
-                f"MISP at {self.url}: TLS certificate not trusted while {action}; set misp_verifycert "
-                "to the CA bundle path"
-            )
-        if isinstance(exc, requests.Timeout):
-            return MispUnavailable(f"MISP at {self.url} timed out while {action}")
-        if isinstance(exc, requests.ConnectionError):
-            return MispUnavailable(f"MISP at {self.url} is unreachable while {action}")
-        if isinstance(exc, MISPServerError):
-            return MispUnavailable(f"MISP at {self.url} failed with a server error while {action}")
-        if isinstance(exc, PyMISPUnexpectedResponse):
-            return MispError(
-                f"MISP at {self.url} answered something that is not JSON while {action} "
-                "(a login page or a proxy? check misp_domain)"
-            )
-        text = str(exc)
-        if "Authentication failed" in text or "403" in text:
-            return MispError(f"MISP at {self.url} refused the API key (check misp_key) while {action}")
-        return MispError(
-            f"MISP at {self.url}: {text.splitlines()[0] if text else type(exc).__name__} while {action}"
+        self._client = MispClient(
+            url,
+            key,
+            verify=verify,
+            timeout=timeout,
+            key_hint="check misp_key",
+            tls_hint="set misp_verifycert to the CA bundle path",
+            url_hint="check misp_domain",
+            factory=factory,
         )
+        self.url = self._client.url
+        self.page_size = page_size
+
+    @property
+    def version(self) -> str | None:
+        return self._client.version
 
     def connect(self) -> PyMISP:
-        """Construct PyMISP (three network calls); raises MispError/MispUnavailable."""
-        if self._client is None:
-            try:
-                client = self._factory(self.url, self._key, ssl=self._verify, timeout=self._timeout)
-                version = client.misp_instance_version
-            except (requests.RequestException, PyMISPError) as exc:
-                raise self._fail("connecting", exc) from None
-            self._checked(version, "the version query")
-            self.version = str(version.get("version")) if isinstance(version, Mapping) else None
-            self._client = client
-        return self._client
-
-    def _checked(self, reply: Any, action: str) -> Any:
-        if isinstance(reply, Mapping) and "errors" in reply:
-            errors = reply["errors"]
-            if isinstance(errors, (tuple, list)) and len(errors) == 2 and isinstance(errors[0], int):
-                status, body = errors
-                if status == 403:
-                    raise MispError(
-                        f"MISP at {self.url} refused {action} ({_describe(status, body)}); check misp_key"
-                    )
-                raise MispError(f"MISP at {self.url} refused {action} ({_describe(status, body)})")
-            raise MispError(f"MISP at {self.url} refused {action}: {errors}")
-        return reply
+        """Construct PyMISP (three network calls); raises a MispError."""
+        return self._client.connect()
 
     def _search(self, controller: str, action: str, **query: Any) -> Any:
-        client = self.connect()
-        try:
-            reply = client.search(controller=controller, return_format="json", **query)
-        except (requests.RequestException, PyMISPError) as exc:
-            raise self._fail(action, exc) from None
-        return self._checked(reply, action)
+        reply = self._client.call(
+            action, lambda client: client.search(controller=controller, return_format="json", **query)
+        )
+        return self._client.checked(reply, action)
 
     def events(self, filters: Mapping[str, Any], *, uuid: str | None = None) -> Iterator[dict[str, Any]]:
         """Every matching event (the inner dict), one page in memory at a time, in id order."""

@@ -16,74 +16,40 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import IO
 
-from misp_bridge.sync.context import (
-    CleanupResult,
-    RunContext,
-    WorkspaceTarget,
-    build_context,
-)
-from misp_bridge.sync.convert.indicators import Indicator, Skip, convert_event, iso
-from misp_bridge.sync.feed import Item, UploadFeed, UploadTotals, item_from_body
+from misp_bridge.sync.context import RunContext, WorkspaceTarget
+from misp_bridge.sync.convert import Skip, convert_event, iso
+from misp_bridge.sync.feed import UploadFeed, UploadTotals
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.summary import Summary
 
-__all__ = [
-    "CleanupResult",
-    "Item",
-    "RunContext",
-    "Summary",
-    "UploadTotals",
-    "WorkspaceTarget",
-    "build_context",
-    "finalize_summary",
-    "run_sync",
-    "upload_indicators",
-]
+__all__ = ["finalize_summary", "run_sync", "upload_indicators"]
 
 log = logging.getLogger("misp_bridge.sync")
 
 # Indicators classified against the state at once: few queries, little memory.
 CLASSIFY_CHUNK = 1000
 
-ExistingIds = Callable[[RunContext, WorkspaceTarget, list[str]], set[str]]
-
 
 def upload_indicators(
     ctx: RunContext,
     target: WorkspaceTarget,
-    bodies: Iterable[Mapping[str, Any] | Item],
+    indicators: Iterable[Indicator],
     *,
-    on_batch: Callable[[list[Item], list[str]], None] | None = None,
+    on_batch: Callable[[list[Indicator], list[str]], None] | None = None,
 ) -> UploadTotals:
-    """Upload STIX bodies or Items (e.g. revoked copies) to one workspace through the run's batching, limiter
+    """Upload indicators (e.g. revoked copies) to one workspace through the run's batching, limiter
     and state bookkeeping: delivered ones are recorded, rejected ones recorded and logged, failed ones
-    kept pending. `on_batch(items, delivered_ids)` is called after each batch. A dry run counts only.
+    kept pending. `on_batch(indicators, delivered_ids)` is called after each batch. A dry run counts only.
     """
     feed = UploadFeed(ctx, target, on_batch=on_batch)
     with feed:
-        for body in bodies:
-            feed.put(body if isinstance(body, Item) else item_from_body(body))
+        for indicator in indicators:
+            feed.put(indicator)
     return feed.totals
-
-
-@dataclass
-class _Page:
-    """One MISP page worth of indicators, handed to every workspace."""
-
-    items: list[Item]
-
-
-def _existing_lookup() -> ExistingIds | None:
-    try:
-        from misp_bridge.azure import management  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    lookup = getattr(management, "existing_ids", None)
-    return lookup if callable(lookup) else None
 
 
 class _Run:
@@ -93,8 +59,7 @@ class _Run:
         self.ctx = ctx
         self.summary = ctx.summary
         self.progress = progress
-        self.batch_size = ctx.settings.ms_max_indicators_request
-        self.lookup = _existing_lookup() if ctx.settings.ms_check_if_exist_in_sentinel else None
+        self.lookup = ctx.existing_ids
 
     def send_pending(self, feeds: dict[str, UploadFeed]) -> None:
         """Items an earlier run could not deliver go first, before anything from MISP."""
@@ -102,17 +67,7 @@ class _Run:
             feed = feeds[target.key]
             count = 0
             for pending in self.ctx.state.pending(target.key):
-                feed.put(
-                    Item(
-                        pending.stix_id,
-                        pending.body,
-                        pending.content_hash,
-                        pending.attribute_uuid,
-                        pending.event_uuid,
-                        _valid_until(pending.body),
-                    ),
-                    from_pending=True,
-                )
+                feed.put(pending.indicator, from_pending=True)
                 count += 1
             if count:
                 log.info(
@@ -121,9 +76,9 @@ class _Run:
             # Pending first means delivered first: wait for them before MISP items can overlap them.
             feed.drain()
 
-    def pages(self, event_uuid: str | None, parsed: IO[str] | None) -> Iterator[_Page]:
-        """Convert MISP events and yield their indicators a page at a time."""
-        page: list[Item] = []
+    def pages(self, event_uuid: str | None, parsed: IO[str] | None) -> Iterator[list[Indicator]]:
+        """Convert MISP events and yield their indicators about CLASSIFY_CHUNK at a time."""
+        page: list[Indicator] = []
         for event in self.ctx.misp.events(self.ctx.settings.misp_event_filters, uuid=event_uuid):
             self.summary.total("events")
             if self.ctx.settings.write_parsed_eventid:
@@ -140,24 +95,24 @@ class _Run:
                 self.summary.total("indicators")
                 if parsed is not None:
                     parsed.write(json.dumps(dict(result.body), sort_keys=True) + "\n")
-                page.append(_item(result))
+                page.append(result)
             if self.progress is not None:
                 self.progress(1)
             if len(page) >= CLASSIFY_CHUNK:
-                yield _Page(page)
+                yield page
                 page = []
         if page:
-            yield _Page(page)
+            yield page
         if event_uuid is not None and not self.summary.get_total("events"):
             log.warning("no MISP event with uuid %s matches misp_event_filters", event_uuid)
 
-    def dispatch(self, page: _Page, feeds: dict[str, UploadFeed]) -> None:
+    def dispatch(self, page: list[Indicator], feeds: dict[str, UploadFeed]) -> None:
         """Classify a page against each workspace's state and queue what must go."""
-        pairs = [(item.stix_id, item.content_hash) for item in page.items]
+        pairs = [(item.stix_id, item.content_hash) for item in page]
         for target in self.ctx.targets:
             statuses = self.ctx.state.classify(target.key, pairs)
-            due: list[tuple[Item, str]] = []
-            for item in page.items:
+            due: list[tuple[Indicator, str]] = []
+            for item in page:
                 status = statuses.get(item.stix_id, "new")
                 if status == "unchanged":
                     self.summary.count(target.label, "unchanged")
@@ -172,8 +127,8 @@ class _Run:
                 feed.put(_newer_version(item, stamp) if kind == "changed" else item)
 
     def _not_in_sentinel(
-        self, target: WorkspaceTarget, due: list[tuple[Item, str]]
-    ) -> list[tuple[Item, str]]:
+        self, target: WorkspaceTarget, due: list[tuple[Indicator, str]]
+    ) -> list[tuple[Indicator, str]]:
         """ms_check_if_exist_in_sentinel: ids the state never saw are looked up in Sentinel first."""
         if self.lookup is None or not target.workspace.has_management:
             return due
@@ -219,26 +174,10 @@ def finalize_summary(ctx: RunContext) -> None:
     ctx.summary.finish()
 
 
-def _item(indicator: Indicator) -> Item:
-    return Item(
-        indicator.stix_id,
-        indicator.body,
-        indicator.content_hash,
-        indicator.attribute_uuid,
-        indicator.event_uuid,
-        str(indicator.body.get("valid_until") or "") or None,
-    )
-
-
-def _newer_version(item: Item, stamp: str) -> Item:
+def _newer_version(item: Indicator, stamp: str) -> Indicator:
     """A changed indicator whose attribute timestamp did not move (an event tag or the event info was
     edited, or valid_until counts from the current date) would reach Sentinel with the `modified` of the
     version it already holds; STIX versioning wants a later one, so the update carries the run's time."""
     if str(item.body.get("modified", "")) >= stamp:
         return item
-    return replace(item, body={**item.body, "modified": stamp})
-
-
-def _valid_until(body: Mapping[str, Any]) -> str | None:
-    value = body.get("valid_until")
-    return str(value) if value else None
+    return item.with_changes(modified=stamp)

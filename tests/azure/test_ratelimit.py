@@ -7,22 +7,7 @@ import threading
 import pytest
 
 from misp_bridge.azure.ratelimit import SlidingWindow
-
-
-class FakeClock:
-    """A clock whose sleep advances time; thread-safe enough for the limiter's use."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
+from tests.fakes import FakeClock
 
 
 def max_in_any_window(times: list[float], window: float) -> int:
@@ -36,7 +21,7 @@ def max_in_any_window(times: list[float], window: float) -> int:
 
 
 def test_first_requests_go_at_once() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = SlidingWindow(100, 60, clock=clock, sleep=clock.sleep)
     assert all(limiter.acquire() == 0 for _ in range(100))
     assert clock.now == 1000.0
@@ -44,7 +29,7 @@ def test_first_requests_go_at_once() -> None:
 
 
 def test_request_101_waits_for_the_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = SlidingWindow(100, 60, clock=clock, sleep=clock.sleep)
     for _ in range(100):
         limiter.acquire()
@@ -54,7 +39,7 @@ def test_request_101_waits_for_the_window() -> None:
 
 @pytest.mark.parametrize(("limit", "window", "count"), [(100, 60, 1000), (10, 1, 95), (1, 5, 7)])
 def test_never_more_than_limit_in_any_window(limit: int, window: float, count: int) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = SlidingWindow(limit, window, clock=clock, sleep=clock.sleep)
     sent = []
     for i in range(count):
@@ -67,7 +52,7 @@ def test_never_more_than_limit_in_any_window(limit: int, window: float, count: i
 
 
 def test_pause_until_holds_everyone() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = SlidingWindow(100, 60, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.pause_until(clock() + 12)
@@ -76,7 +61,7 @@ def test_pause_until_holds_everyone() -> None:
 
 
 def test_margin_widens_the_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = SlidingWindow(2, 10, margin=0.5, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.acquire()

@@ -7,7 +7,6 @@ limiter, its back-off sleeps), so a 60-second Retry-After costs no real time.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -17,10 +16,13 @@ from typing import Any
 import pytest
 import requests
 
+from misp_bridge.azure.http import AzureSender, RetryPolicy, retry_after_seconds
 from misp_bridge.azure.ratelimit import SlidingWindow
 from misp_bridge.azure.token import TokenProvider
-from misp_bridge.azure.upload import BatchResult, SentinelUploader, WorkspaceRefused, retry_after_seconds
-from tests.fixtures.azure import AzureFactory, AzureSandbox, FakeClock
+from misp_bridge.azure.upload import BatchResult, SentinelUploader, upload_url
+from misp_bridge.errors import WorkspaceRefused
+from tests.fakes import FakeClock, FakeSleep
+from tests.fixtures.azure import AzureFactory, AzureSandbox
 
 OTHER_WORKSPACE = "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f"
 
@@ -45,20 +47,6 @@ def indicator(n: int, **over: Any) -> dict[str, Any]:
 
 def batch(start: int, size: int) -> list[dict[str, Any]]:
     return [indicator(n) for n in range(start, start + size)]
-
-
-class FakeSleep:
-    """A sleep that moves the shared fake clock instead of waiting; remembers what it was asked."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.calls: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, seconds: float) -> None:
-        with self._lock:
-            self.calls.append(seconds)
-            self.clock.advance(seconds)
 
 
 @pytest.fixture
@@ -87,7 +75,10 @@ def make_uploader(clock: FakeClock, fake_sleep: FakeSleep) -> UploaderFactory:
         workspace_id: str | None = None,
         scope: str = "https://management.azure.com/.default",
         max_requests: int = 100,
-        **over: Any,
+        max_attempts: int = 5,
+        verify: str | None = None,
+        legacy: bool = False,
+        response_log: Path | None = None,
     ) -> SentinelUploader:
         tokens = TokenProvider(
             tenant=azure.tenant,
@@ -98,21 +89,25 @@ def make_uploader(clock: FakeClock, fake_sleep: FakeSleep) -> UploaderFactory:
             verify=str(azure.ca_path),
             timeout=5.0,
         )
-        settings: dict[str, Any] = {
-            "workspace_id": workspace_id or azure.workspace_id,
-            "label": "ws-test",
-            "tokens": tokens,
-            "limiter": SlidingWindow(max_requests, 60.0, clock=clock, sleep=fake_sleep),
-            "base_url": azure.upload_base_url,
-            "legacy_base_url": azure.legacy_base_url,
-            "verify": str(azure.ca_path),
-            "timeout": 5.0,
-            "max_attempts": 5,
-            "sleep": fake_sleep,
-            "clock": clock,
-        }
-        settings.update(over)
-        return SentinelUploader(**settings)
+        sender = AzureSender(
+            tokens=tokens,
+            limiter=SlidingWindow(max_requests, 60.0, clock=clock, sleep=fake_sleep),
+            user_agent="MISP-1.0",
+            verify=verify or str(azure.ca_path),
+            timeout=5.0,
+            policy=RetryPolicy(max_attempts=max_attempts),
+            sleep=fake_sleep,
+            clock=clock,
+        )
+        base = azure.legacy_base_url if legacy else azure.upload_base_url
+        return SentinelUploader(
+            sender=sender,
+            url=upload_url(base, workspace_id or azure.workspace_id, "2024-02-01-preview", legacy=legacy),
+            label="ws-test",
+            sourcesystem="MISP",
+            legacy=legacy,
+            response_log=response_log,
+        )
 
     return make
 
@@ -170,7 +165,7 @@ def test_a_429_with_retry_after_resends_the_same_batch_after_pausing_the_limiter
     assert statuses == [200, 200, 429, 200]
     bodies = upload_bodies(azure)
     assert bodies[2] == bodies[3]  # the SAME batch, not a new one
-    assert uploader.limiter.waited == pytest.approx(60, abs=0.01)
+    assert uploader.sender.limiter.waited == pytest.approx(60, abs=0.01)
     assert clock() - start == pytest.approx(60, abs=0.01)
     assert len(azure.sentinel.rate_violations) == 1  # the one 429, none after the pause
     assert stored_ids(azure) == {i for r in results for i in r.delivered}
@@ -185,7 +180,7 @@ def test_a_429_without_retry_after_waits_the_seconds_in_the_message(
     clock.advance(5)
     result = uploader.send(batch(3, 3))
     assert len(result.delivered) == 3 and result.throttled == 1
-    assert uploader.limiter.waited == pytest.approx(40, abs=0.01)  # "Try again in 40 seconds."
+    assert uploader.sender.limiter.waited == pytest.approx(40, abs=0.01)  # "Try again in 40 seconds."
 
 
 def test_throttle_knob_429s_are_absorbed(
@@ -197,7 +192,7 @@ def test_throttle_knob_429s_are_absorbed(
     result = uploader.send(objects)
     assert result.delivered == ids(objects)
     assert (result.attempts, result.throttled, uploader.stats.throttled) == (4, 3, 3)
-    assert uploader.limiter.waited == pytest.approx(3, abs=0.01)  # three Retry-After: 1
+    assert uploader.sender.limiter.waited == pytest.approx(3, abs=0.01)  # three Retry-After: 1
 
 
 @pytest.mark.parametrize(
@@ -302,8 +297,8 @@ def test_an_untrusted_upload_certificate_stops_the_workspace_at_once(
     with pytest.raises(WorkspaceRefused) as caught:
         uploader.send(batch(0, 2))
     assert str(caught.value) == (
-        "Sentinel refused uploads to workspace ws-test: the upload endpoint's TLS certificate is not "
-        "trusted; set ms_ca_bundle"
+        "Sentinel refused uploads to workspace ws-test: the TLS certificate of 127.0.0.1 is not "
+        "trusted; set ms_ca_bundle to the CA bundle that signs it"
     )
     assert uploader.stats.requests == 1
     assert upload_bodies(sandbox) == []
@@ -347,7 +342,7 @@ def test_sentinel_write_response_logs_replies_without_the_token(
     assert all(line["workspace"] == "ws-test" for line in lines)
     assert json.loads(lines[1]["body"])["errors"][0]["recordIndex"] == 2
     text = path.read_text(encoding="utf-8")
-    token = uploader._bearer()  # the token the uploader used
+    token = uploader.sender.tokens.token()  # the token the uploader used (msal caches it)
     assert token not in text and "Bearer" not in text
     assert sandbox.client_secret not in text
 
@@ -370,14 +365,18 @@ def test_upload_all_with_workers_delivers_each_object_once_within_the_rate_windo
         authority_host=azure.authority_host,
         verify=str(azure.ca_path),
     )
-    uploader = SentinelUploader(
-        workspace_id=azure.workspace_id,
-        label="ws-parallel",
+    sender = AzureSender(
         tokens=tokens,
         limiter=SlidingWindow(8, 0.6, margin=0.2),
-        base_url=azure.upload_base_url,
+        user_agent="MISP-1.0",
         verify=str(azure.ca_path),
         timeout=5.0,
+    )
+    uploader = SentinelUploader(
+        sender=sender,
+        url=upload_url(azure.upload_base_url, azure.workspace_id, "2024-02-01-preview", legacy=False),
+        label="ws-parallel",
+        sourcesystem="MISP",
     )
     batches = [batch(n * 25, 25) for n in range(32)]
     started = time.monotonic()

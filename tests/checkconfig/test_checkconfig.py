@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from misp_bridge.checkconfig.report import Finding, Report, main
+from misp_bridge.checkconfig.cli import main
+from misp_bridge.checkconfig.report import Finding, Report
+from misp_bridge.cli import Environment
 from misp_bridge.exitcodes import SyncExit
 from tests.conftest import MISP_EVENTS
 from tests.fixtures.azure import CLIENT_ID, TENANT, AzureSandbox
@@ -328,7 +330,10 @@ def test_misp_bad_key(tmp_path: Path, run: Run, seeded: MispSandbox, azure: Azur
     values = good_values(tmp_path, seeded, azure) | {"misp_key": "not-the-right-key-00000000000000"}
     code, output = run(write_config(tmp_path, values))
     assert code == SyncExit.USAGE
-    assert f"ERROR MISP at {seeded.url} refused the API key (check misp_key) while connecting" in output
+    assert (
+        f"ERROR MISP at {seeded.url} refused the API key (403 Authentication failed); check misp_key"
+        in output
+    )
     assert "not-the-right-key" not in output
     assert f"OK    Entra ID issued a token to app {azure.client_id}" in output  # later checks still run
 
@@ -409,7 +414,7 @@ def test_exit_code_is_the_worst_severity(severities: list[Any], code: int) -> No
 
 
 def test_bad_arguments_are_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--no-such-flag"], stdout=io.StringIO()) == SyncExit.USAGE
+    assert main(["--no-such-flag"], env=Environment(stdout=io.StringIO())) == SyncExit.USAGE
     assert "usage: check-config.py" in capsys.readouterr().err
 
 

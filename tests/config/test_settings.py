@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from misp_bridge.config import Issue, Settings, Workspace, inspect_config, load_settings
 from misp_bridge.config import load as settings_module
 from misp_bridge.config.defaults import BUILTIN_CONSTANTS
-from misp_bridge.config.load import Issue, Settings, Workspace, inspect_config, load_settings
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
 
 HERE = Path(__file__).resolve().parent

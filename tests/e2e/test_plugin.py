@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from misp_bridge.pandora.cli import main, run
+from misp_bridge.cli import Environment
+from misp_bridge.pandora.cli import main
 from tests.fixtures.misp import MispSandbox
 
 SSHD = (
@@ -276,8 +277,8 @@ def test_twin_in_the_previous_window(
     misp = misp_factory(clock=lambda: now[0])
     argv = ["-u", misp.url, "-k", misp.key, "--spool-dir", str(spool), "--ca-bundle", str(misp.ca_path),
             "-a", "web1", "-n", "SSH brute force", "-d", SSHD, "--dedup-hours", "1"]  # fmt: skip
-    assert run(argv, {}, clock=lambda: now[0]) == 0
+    assert main(argv, env=Environment(env={}, clock=lambda: now[0])) == 0
     now[0] += later
-    assert run(argv, {}, clock=lambda: now[0]) == 0
+    assert main(argv, env=Environment(env={}, clock=lambda: now[0])) == 0
     assert len(misp.app.events()) == events
     assert len(misp.app.sightings()) == sightings

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-import types
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,13 +16,16 @@ from typing import Any
 import pytest
 
 import sandbox.sentinel.app
-from misp_bridge.config.load import load_settings
+from misp_bridge.cli import Environment
+from misp_bridge.config import load_settings
 from misp_bridge.errors import StateError
 from misp_bridge.sync import cli
-from misp_bridge.sync.context import CleanupResult, RunContext
-from misp_bridge.sync.convert.indicators import Indicator, convert_event, options_from_settings
+from misp_bridge.sync.context import CleanupResult, ContextFactory, RunContext
+from misp_bridge.sync.convert import convert_event, options_from_settings
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.misp_source import MispSource
 from misp_bridge.sync.state.store import State
+from misp_bridge.sync.wiring import build_context
 from sandbox.http import Request, Response, json_response
 from tests.conftest import MISP_EVENTS
 from tests.fixtures.azure import AzureSandbox
@@ -40,8 +41,13 @@ def no_sleep(_seconds: float) -> None:
     """Retry back-offs return at once; the limiter re-checks the real clock, so limits still hold."""
 
 
-def run(config: Path, *extra: str, lock_wait: float = 0.2) -> int:
-    return cli.main(["--config", str(config), "--no-progress", *extra], lock_wait=lock_wait, sleep=no_sleep)
+def run(
+    config: Path, *extra: str, lock_wait: float = 0.2, context_factory: ContextFactory = build_context
+) -> int:
+    argv = ["--config", str(config), "--no-progress", *extra]
+    return cli.main(
+        argv, env=Environment(sleep=no_sleep), lock_wait=lock_wait, context_factory=context_factory
+    )
 
 
 def seed(misp: MispSandbox, files: list[Path] = EVENT_FILES) -> list[str]:
@@ -52,7 +58,13 @@ def expected(config: Path, event_uuid: str | None = None) -> dict[str, Indicator
     """What convert_event makes of the events MISP serves, by stix id (the oracle for the run)."""
     settings = load_settings(config)
     options = options_from_settings(settings)
-    source = MispSource(url=settings.misp_domain, key=settings.misp_key, verify=str(settings.misp_verifycert))
+    source = MispSource(
+        url=settings.misp_domain,
+        key=settings.misp_key,
+        verify=str(settings.misp_verifycert),
+        timeout=10,
+        page_size=50,
+    )
     now = datetime.now(timezone.utc)
     found: dict[str, Indicator] = {}
     for event in source.events(settings.misp_event_filters, uuid=event_uuid):
@@ -320,7 +332,7 @@ def test_interrupted_run_sends_pending_first_next_time(
     assert "Microsoft Sentinel Contributor" in err
     monkeypatch.undo()
     with State.open(tmp_path / "state.db") as state:
-        left = {pending.stix_id for pending in state.pending(azure.workspace_id)}
+        left = {pending.indicator.stix_id for pending in state.pending(azure.workspace_id)}
     delivered_first = set(stored(azure))
     misp.app.seed_event(event_with([("domain", "late.example.org"), ("ip-dst", "198.51.100.7")]))
     want = expected(config)
@@ -508,44 +520,42 @@ def test_wrong_client_secret_exits_4_with_aadsts_explained(
 # -- clean-up flags ------------------------------------------------------------------------------------
 
 
-def test_cleanup_flag_without_the_module_says_not_available(
-    tmp_path: Path,
-    misp: MispSandbox,
-    azure: AzureSandbox,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    import misp_bridge.sync
+def fake_passes(
+    calls: list[tuple[str, RunContext, str | None]], errors: tuple[str, ...] = ()
+) -> ContextFactory:
+    """A context factory whose clean-up passes record their calls (and report `errors`)."""
 
-    monkeypatch.setitem(sys.modules, "misp_bridge.sync.cleanup", None)  # import fails
-    monkeypatch.delattr(misp_bridge.sync, "cleanup", raising=False)  # even if imported earlier
-    config = write_config(tmp_path, misp, azure)
-
-    assert run(config, "--delete-outdated-indicators") == 1
-
-    assert "--delete-outdated-indicators is not available" in capsys.readouterr().err
-
-
-@pytest.fixture
-def fake_cleanup(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, RunContext, str | None]]]:
-    calls: list[tuple[str, RunContext, str | None]] = []
-
-    def recorder(name: str) -> Callable[..., CleanupResult]:
-        def function(ctx: RunContext, *, event_uuid: str | None) -> CleanupResult:
+    def recorder(name: str) -> Callable[[RunContext, str | None], CleanupResult]:
+        def function(ctx: RunContext, event_uuid: str | None) -> CleanupResult:
             calls.append((name, ctx, event_uuid))
             ctx.summary.count(ctx.targets[0].label, "revoked", 2)
-            return CleanupResult(revoked={ctx.targets[0].label: 2})
+            return CleanupResult(revoked={ctx.targets[0].label: 2}, errors=errors)
 
         return function
 
-    module = types.ModuleType("misp_bridge.sync.cleanup")
-    module.revoke_toids_changes = recorder("toids")  # type: ignore[attr-defined]
-    module.revoke_expired = recorder("expired")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "misp_bridge.sync.cleanup", module)
-    import misp_bridge.sync
+    passes = {
+        "verify_recent_toids_change": recorder("toids"),
+        "delete_outdated_indicators": recorder("expired"),
+    }
+    return lambda settings, **kw: build_context(settings, cleanups=passes, **kw)
 
-    monkeypatch.setattr(misp_bridge.sync, "cleanup", module, raising=False)
-    yield calls
+
+def test_a_cleanup_pass_that_meets_a_problem_makes_the_run_exit_1(
+    tmp_path: Path, misp: MispSandbox, azure: AzureSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, RunContext, str | None]] = []
+    config = write_config(tmp_path, misp, azure)
+
+    code = run(config, "--delete-outdated-indicators", context_factory=fake_passes(calls, ("no index",)))
+
+    assert code == 1
+    assert [name for name, _ctx, _uuid in calls] == ["expired"]
+    assert "--delete-outdated-indicators: no index" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fake_cleanup() -> list[tuple[str, RunContext, str | None]]:
+    return []
 
 
 def test_cleanup_flags_call_the_cleanup_passes(
@@ -559,7 +569,13 @@ def test_cleanup_flags_call_the_cleanup_passes(
     config = write_config(tmp_path, misp, azure)
 
     code = run(
-        config, "--json", "--uuid", event_uuid, "--verify-recent-toids-change", "--delete-outdated-indicators"
+        config,
+        "--json",
+        "--uuid",
+        event_uuid,
+        "--verify-recent-toids-change",
+        "--delete-outdated-indicators",
+        context_factory=fake_passes(fake_cleanup),
     )
 
     assert code == 0
@@ -607,7 +623,9 @@ def test_secrets_come_from_key_vault(
 
 def expected_with_key(config: Path, key: str) -> dict[str, Indicator]:
     settings = load_settings(config).with_secrets(misp_key=key)
-    source = MispSource(url=settings.misp_domain, key=key, verify=str(settings.misp_verifycert))
+    source = MispSource(
+        url=settings.misp_domain, key=key, verify=str(settings.misp_verifycert), timeout=10, page_size=50
+    )
     now = datetime.now(timezone.utc)
     options = options_from_settings(settings)
     return {
@@ -629,14 +647,15 @@ def test_progress_bar_only_on_a_terminal(
     seed(misp, [XORIST])
     config = write_config(tmp_path, misp, azure)
     terminal = _Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
 
-    assert cli.main(["--config", str(config)], sleep=no_sleep) == 0
+    assert cli.main(["--config", str(config)], env=Environment(stderr=terminal, sleep=no_sleep)) == 0
     assert "MISP events" in terminal.getvalue()
 
     quiet = _Terminal()
-    monkeypatch.setattr(sys, "stderr", quiet)
-    assert cli.main(["--config", str(config), "--no-progress"], sleep=no_sleep) == 0
+    assert (
+        cli.main(["--config", str(config), "--no-progress"], env=Environment(stderr=quiet, sleep=no_sleep))
+        == 0
+    )
     assert "MISP events" not in quiet.getvalue()
 
 
@@ -680,14 +699,9 @@ def test_check_if_exist_in_sentinel_skips_ids_already_there(
         asked.append(list(stix_ids))
         return already & set(stix_ids)
 
-    module = types.ModuleType("misp_bridge.azure.management")
-    module.existing_ids = existing_ids  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "misp_bridge.azure.management", module)
-    import misp_bridge.azure
+    factory: ContextFactory = lambda settings, **kw: build_context(settings, existing_ids=existing_ids, **kw)  # noqa: E731
 
-    monkeypatch.setattr(misp_bridge.azure, "management", module, raising=False)
-
-    assert run(config, "--json") == 0
+    assert run(config, "--json", context_factory=factory) == 0
 
     assert set(stored(azure)) == set(want) - already
     assert sorted(i for batch in asked for i in batch) == want

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from misp_bridge.pandora.event import TEXT_LIMIT, Alert, build_event, dedup_uuid, ip_attribute_uuid
-from misp_bridge.pandora.iocs.extract import extract
-from misp_bridge.pandora.triage.engine import classify, load_rules
+from misp_bridge.pandora.iocs import extract
+from misp_bridge.pandora.triage import classify, load_rules
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "pandora_sshd_event.json"
 NOW = 1_700_000_000.0

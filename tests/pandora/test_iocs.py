@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from misp_bridge.pandora.iocs.extract import Extraction, Ioc, extract, parse_json_alert, refang, validate_ip
+from misp_bridge.pandora.iocs import Extraction, Ioc, extract, parse_json_alert, refang, validate_ip
 
 SSH_FAILED = "Oct 11 10:04:05 web01 sshd[2211]: Failed password for root from 185.220.101.4 port 51234 ssh2"
 

@@ -10,17 +10,9 @@ from pathlib import Path
 import pytest
 
 from misp_bridge.errors import BridgeError, RulesError
+from misp_bridge.pandora.triage import CATEGORIES, Rule, RuleSet, TriageResult, classify, load_rules
 from misp_bridge.pandora.triage.attack import galaxy_tag, load_techniques
-from misp_bridge.pandora.triage.engine import (
-    CATEGORIES,
-    Rule,
-    RuleSet,
-    TriageResult,
-    _pattern_matches,
-    _required_literals,
-    classify,
-    load_rules,
-)
+from misp_bridge.pandora.triage.prefilter import matches, required_literals
 
 RULES = load_rules()
 NA, PD, EA = "Network activity", "Payload delivery", "External analysis"
@@ -573,7 +565,7 @@ def test_literal_guard_never_hides_a_match() -> None:
         for pattern in rule.patterns:
             for line in lines:
                 if pattern.search(line):
-                    assert _pattern_matches(pattern, line, line.casefold()), (rule.id, pattern.pattern)
+                    assert matches(pattern, line, line.casefold()), (rule.id, pattern.pattern)
 
 
 @pytest.mark.parametrize(
@@ -588,8 +580,8 @@ def test_literal_guard_never_hides_a_match() -> None:
         pytest.param(r"a.b", None, id="too-short"),
     ],
 )
-def test_required_literals(pattern: str, literals: tuple[str, ...] | None) -> None:
-    assert _required_literals(re.compile(pattern, re.IGNORECASE)) == literals
+def testrequired_literals(pattern: str, literals: tuple[str, ...] | None) -> None:
+    assert required_literals(re.compile(pattern, re.IGNORECASE)) == literals
 
 
 # --- rules files -----------------------------------------------------------------------------------

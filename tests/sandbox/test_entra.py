@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from sandbox import tokens
-from tests.fixtures.azure import AzureFactory, AzureSandbox, FakeClock, msal_token
+from tests.fakes import FakeClock
+from tests.fixtures.azure import AzureFactory, AzureSandbox, msal_token
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msal
@@ -23,7 +23,10 @@ import pytest
 from azure.identity import ClientSecretCredential
 from azure.keyvault.secrets import SecretClient
 
-from misp_bridge.config.load import inspect_config, load_settings
+from misp_bridge.checkconfig.cli import main as check_config_main
+from misp_bridge.config import inspect_config, load_settings
+from misp_bridge.pandora.cli import main as plugin_main
+from misp_bridge.sync.cli import main as sync_main
 from sandbox import __main__ as launcher_cli
 from sandbox.launcher import SAMPLE_EVENTS, seed, start_all, write_config
 from sandbox.misp.app import MispApp
@@ -154,7 +157,7 @@ def test_demo_runs_every_step_and_exits_zero(tmp_path: Path) -> None:
     for title in titles:
         assert f"=== {title} ===" in done.stdout
         outcome = done.stdout.split(f"=== {title} ===", 1)[1]
-        assert any(f"{title}: {end}" in outcome for end in ("exit ", "not available yet", "failed: "))
+        assert f"--> {title}: exit 0" in outcome
     assert "=== what the sandboxes hold ===" in done.stdout
     assert "misp_events" in done.stdout and "sentinel_objects" in done.stdout
 
@@ -201,37 +204,32 @@ def test_seed_falls_back_to_synthetic_events(tmp_path: Path) -> None:
     assert "synthetic" in source
 
 
+def _raising(argv: list[str]) -> int:
+    raise RuntimeError("half written")
+
+
+def _exiting(argv: list[str]) -> int:
+    raise SystemExit(3)
+
+
 @pytest.mark.parametrize(
-    ("module", "expected"),
+    ("main", "expected"),
     [
-        pytest.param("misp_bridge.no_such_tool", "step: not available yet", id="module-missing"),
-        pytest.param("json", "step: not available yet", id="module-without-main"),
-        pytest.param("sandbox.launcher", "step: failed: ", id="main-raising"),
+        pytest.param(_raising, "step: failed: RuntimeError: half written", id="main-raising"),
+        pytest.param(_exiting, "--> step: exit 3", id="main-exiting"),
+        pytest.param(lambda argv: int(argv[0]), "--> step: exit 7", id="exit-code-shown"),
     ],
 )
-def test_a_missing_or_broken_tool_does_not_end_the_demo(
-    module: str, expected: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(argv: list[str]) -> int:
-        raise RuntimeError("half written")
-
-    import sandbox.launcher
-
-    monkeypatch.setattr(sandbox.launcher, "main", broken, raising=False)
+def test_a_broken_tool_does_not_end_the_demo(main: Callable[[list[str]], int], expected: str) -> None:
     out = io.StringIO()
-    launcher_cli.run_step(launcher_cli.Step("step", module, ()), out)
+    launcher_cli.run_step(launcher_cli.Step("step", main, ("7",)), out)
     assert expected in out.getvalue()
 
 
-def test_a_tool_exit_code_is_shown() -> None:
-    out = io.StringIO()
-    launcher_cli.run_step(launcher_cli.Step("step", "tests.sandbox.test_launcher", ("7",)), out)
-    assert "--> step: exit 7" in out.getvalue()
-
-
-def main(argv: list[str]) -> int:
-    """Stands in for a tool's main in test_a_tool_exit_code_is_shown."""
-    return int(argv[0])
+def test_the_demo_steps_are_the_real_tools(tmp_path: Path) -> None:
+    with start_all(tmp_path / "run") as sandboxes:
+        steps = launcher_cli.demo_steps(sandboxes, tmp_path / "config.py")
+    assert {step.main for step in steps} == {check_config_main, sync_main, plugin_main}
 
 
 def test_a_taken_port_is_one_error_line_and_exit_2(

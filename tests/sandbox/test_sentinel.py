@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fixtures.azure import AzureFactory, AzureSandbox, FakeClock, bearer
+from tests.fakes import FakeClock
+from tests.fixtures.azure import AzureFactory, AzureSandbox, bearer
 
 
 def indicator(value: str = "192.0.2.1", **over: Any) -> dict[str, Any]:

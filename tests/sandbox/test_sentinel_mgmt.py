@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.fixtures.azure import AzureFactory, AzureSandbox, FakeClock, bearer
+from tests.fakes import FakeClock
+from tests.fixtures.azure import AzureFactory, AzureSandbox, bearer
 from tests.sandbox.test_sentinel import indicator, upload
 
 

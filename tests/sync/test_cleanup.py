@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from misp_bridge.azure.management import ManagementClient, existing_ids, skip_token
+from misp_bridge.azure.management import skip_token
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 from misp_bridge.sync import cleanup
-from tests.fixtures.azure import AzureSandbox, FakeClock
+from misp_bridge.sync.lookup import existing_ids
+from tests.fakes import FakeClock, FakeSleep
+from tests.fixtures.azure import AzureSandbox
 from tests.fixtures.cleanup import context, indicator, misp_event, seed_sentinel, settings_for, upload_event
 from tests.fixtures.misp import MispSandbox, make_pymisp
 
@@ -179,7 +181,7 @@ def test_expired_query_lag_does_not_revoke_twice(
     assert second.revoked == {azure.workspace_name: 0}
     assert upload_requests(azure) == sent
     # The lagging query still shows them as active: the run's memory is what kept them from going twice.
-    listed = ManagementClient.from_settings(ctx.settings, ctx.targets[0].workspace, ctx.targets[0].tokens)
+    listed = ctx.targets[0].management("test")
     assert {i["properties"]["externalId"] for i in listed.query({"sources": ["MISP"]})} >= set(expired)
 
 
@@ -224,7 +226,7 @@ def test_both_nextlink_styles_page_through_the_same_items(
 ) -> None:
     seed_sentinel(azure, [indicator(f"192.0.2.{i}") for i in range(5)])
     ctx = context(settings_for(tmp_path, azure))
-    client = ManagementClient.from_settings(ctx.settings, ctx.targets[0].workspace, ctx.targets[0].tokens)
+    client = ctx.targets[0].management("test")
     page, token = client.query_page({"pageSize": 2, "sources": ["MISP"]})
     assert token is not None and len(page) == 2
     link = f"https://host/x/queryIndicators?api-version=2025-09-01&$skipToken={token}"
@@ -286,7 +288,7 @@ def test_arm_refusals_are_one_sentence(
 ) -> None:
     ctx = context(settings_for(tmp_path, azure))
     azure.sentinel.faults.statuses.append(status)
-    client = ManagementClient.from_settings(ctx.settings, ctx.targets[0].workspace, ctx.targets[0].tokens)
+    client = ctx.targets[0].management("test")
     with pytest.raises(ManagementError) as caught:
         client.query_page({})
     assert expected in str(caught.value)
@@ -305,31 +307,31 @@ def test_real_403_names_the_role(tmp_path: Path, azure: AzureSandbox) -> None:
 
 
 def test_429_waits_retry_after_and_5xx_retries_bounded(tmp_path: Path, azure: AzureSandbox) -> None:
-    ctx = context(settings_for(tmp_path, azure))
-    waits: list[float] = []
-    target = ctx.targets[0]
-    client = ManagementClient.from_settings(ctx.settings, target.workspace, target.tokens, sleep=waits.append)
+    sleep = FakeSleep(FakeClock())
+    ctx = context(settings_for(tmp_path, azure), sleep=sleep)
+    client = ctx.targets[0].management("test")
     azure.sentinel.throttle_next = 1
     azure.sentinel.faults.statuses.append(503)
     items, _ = client.query_page({})
     assert items == []
-    # The forced 503 comes first (a jittered back-off under 1 s), then the 429's Retry-After of 1 s.
-    assert len(waits) == 2 and waits[0] < 1.0 and waits[1] == 1.0
-    assert client.requests == 3
+    # The forced 503 comes first (a jittered back-off under 1 s), then the 429's Retry-After of 1 s,
+    # waited through the management API's own limiter (not a bare sleep).
+    assert len(sleep.calls) == 2 and sleep.calls[0] < 1.0 and sleep.calls[1] == pytest.approx(1.0)
+    assert ctx.targets[0].uploader.sender.limiter.waited == 0  # the upload budget was not touched
+    assert client.sent == 3
     azure.sentinel.faults.statuses.extend([500] * 10)
-    with pytest.raises(ManagementUnavailable, match="kept failing with HTTP 500 after 5 attempts"):
+    with pytest.raises(ManagementUnavailable, match="kept failing with HTTP 500 after 8 attempts"):
         client.query_page({})
 
 
 def test_expired_token_is_renewed_once(tmp_path: Path, azure: AzureSandbox) -> None:
     ctx = context(settings_for(tmp_path, azure))
-    target = ctx.targets[0]
-    client = ManagementClient.from_settings(ctx.settings, target.workspace, target.tokens)
+    client = ctx.targets[0].management("test")
     client.query_page({})
     azure.entra.expire_all()
     items, _ = client.query_page({})
     assert items == []
-    assert client.requests == 3
+    assert client.sent == 3
 
 
 # --- through script.py ---------------------------------------------------------------------------

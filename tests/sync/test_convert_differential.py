@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from misp_stix_converter import MISPtoSTIX21Parser
 
-from misp_bridge.sync.convert.indicators import ConvertOptions, Indicator, convert_event
+from misp_bridge.sync.convert import ConvertOptions, convert_event
 from misp_bridge.sync.convert.patterns import COMPOSITE
+from misp_bridge.sync.indicator import Indicator
 from tests.conftest import MISP_EVENTS
 from tests.sync.test_convert_mapping import comparisons
 

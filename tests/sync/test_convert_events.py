@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from misp_bridge.sync.convert import events
-from misp_bridge.sync.convert.indicators import ConvertOptions, Indicator, Skip, convert_event
+from misp_bridge.sync.convert import ConvertOptions, Skip, convert_event, events
+from misp_bridge.sync.indicator import Indicator
 from tests.conftest import MISP_EVENTS
 from tests.sync.test_convert_mapping import assert_valid_stix
 

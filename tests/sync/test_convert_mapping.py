@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,19 +15,23 @@ import stix2
 from stix2patterns.v21.pattern import Pattern
 from stix2patterns.validator import validate
 
-from misp_bridge.errors import BridgeError, ConfigError, InvalidValue
-from misp_bridge.sync.convert.indicators import (
-    DEFAULT_TLP_MARKINGS,
+from misp_bridge.config import load_settings
+from misp_bridge.config.defaults import BUILTIN_CONSTANTS
+from misp_bridge.errors import BridgeError, InvalidValue
+from misp_bridge.sync.convert import (
     ConvertOptions,
-    Indicator,
     Skip,
     convert_attribute,
     convert_event,
     escape,
+    iso,
     options_from_settings,
     pattern_for,
     revoked,
 )
+from misp_bridge.sync.indicator import Indicator
+
+DEFAULT_TLP_MARKINGS = BUILTIN_CONSTANTS["TLP_MARKING_OBJECT_DEFINITION"]
 
 NOW = datetime(2016, 9, 1, 12, 0, tzinfo=timezone.utc)
 STAMP = 1472480394  # 2016-08-29T14:19:54Z
@@ -476,7 +481,7 @@ VALID_UNTIL = [
 def test_valid_until(change: dict[str, Any], extra: dict[str, Any], expected: datetime) -> None:
     options = ConvertOptions(misp_domain="https://m", **change)
     (indicator,) = convert_one(attribute("domain", "evil.example", **extra), options)
-    assert indicator.valid_until == expected
+    assert indicator.valid_until == iso(expected)
     assert indicator.body["valid_until"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
@@ -649,7 +654,8 @@ def test_content_hash_ignores_modified_only() -> None:
 
 def test_revoked_is_newer_and_valid() -> None:
     body = body_of(attribute("domain", "evil.example"))
-    gone = revoked(body, NOW)
+    stored = Indicator.from_body(body)
+    gone = dict(revoked(stored, NOW).body)
     assert gone["revoked"] is True
     assert gone["modified"] == "2016-09-01T12:00:00.000Z"
     assert {k: v for k, v in gone.items() if k not in ("revoked", "modified")} == {
@@ -657,7 +663,8 @@ def test_revoked_is_newer_and_valid() -> None:
     }
     assert_valid_stix(gone)
     # A clock behind the stored object still yields a strictly later modified time.
-    assert revoked(body, VALID_FROM - DAY)["modified"] == "2016-08-29T14:19:54.001Z"
+    assert revoked(stored, VALID_FROM - DAY).body["modified"] == "2016-08-29T14:19:54.001Z"
+    assert revoked(stored, NOW).content_hash == stored.content_hash  # the MISP content did not change
 
 
 SETTINGS = {
@@ -706,9 +713,15 @@ def test_options_from_settings_reads_every_name() -> None:
     )
 
 
-def test_options_from_settings_defaults_and_errors() -> None:
-    assert options_from_settings(SimpleNamespace(misp_domain="https://m")) == ConvertOptions(
-        misp_domain="https://m"
+def test_convert_options_defaults_are_the_settings_defaults(tmp_path: Path) -> None:
+    """One source of defaults: a config.py that sets only what it must converts like ConvertOptions()."""
+    config = tmp_path / "config.py"
+    config.write_text(
+        "ms_auth = {'tenant': 't.example.org', 'client_id': '0c1e5a7b-2d3f-4a6b-8c9d-1e2f3a4b5c6d',"
+        " 'client_secret': 's', 'workspace_id': '2a4b6c8d-1e3f-4a5b-9c7d-0e1f2a3b4c5d'}\n"
+        "misp_key = 'k'\nmisp_domain = 'https://m'\n",
+        encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match=r"^config.py: days_to_expire_start must be 'valid_from' or"):
-        options_from_settings(SimpleNamespace(misp_domain="m", days_to_expire_start="tomorrow"))
+    settings = load_settings(config, env={})
+    options = options_from_settings(settings)
+    assert options == ConvertOptions(misp_domain="https://m")

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stix2patterns.validator import validate
 
-from misp_bridge.sync.convert.indicators import Indicator, convert_attribute, pattern_for
+from misp_bridge.sync.convert import convert_attribute, pattern_for
+from misp_bridge.sync.indicator import Indicator
 from tests.sync.test_convert_mapping import NOW, OPTIONS, attribute, comparisons, event
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from misp_bridge.cli import Environment
 from misp_bridge.sync.delete_cli import main
-from tests.fixtures.azure import AzureSandbox, FakeClock
+from tests.fakes import FakeClock
+from tests.fixtures.azure import AzureSandbox
 from tests.fixtures.cleanup import (
     context,
     indicator,
@@ -40,7 +42,8 @@ class Pipe(io.StringIO):
 
 def run(argv: list[str], stdin: io.StringIO | None = None) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(argv, stdin=stdin or Pipe(""), stdout=out, stderr=err, lock_wait=0.5)
+    env = Environment(stdin=stdin or Pipe(""), stdout=out, stderr=err)
+    code = main(argv, env=env, lock_wait=0.5)
     return code, out.getvalue(), err.getvalue()
 
 

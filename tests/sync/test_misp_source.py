@@ -17,7 +17,13 @@ DAY = 86_400
 
 
 def source(misp: MispSandbox, **over: Any) -> MispSource:
-    settings: dict[str, Any] = {"url": misp.url, "key": misp.key, "verify": str(misp.ca_path), "timeout": 5.0}
+    settings: dict[str, Any] = {
+        "url": misp.url,
+        "key": misp.key,
+        "verify": str(misp.ca_path),
+        "timeout": 5.0,
+        "page_size": 500,
+    }
     settings.update(over)
     return MispSource(**settings)
 

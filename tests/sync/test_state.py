@@ -15,20 +15,14 @@ from pathlib import Path
 import pytest
 
 from misp_bridge.errors import LockHeld, StateError
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.state import store as state_module
 from misp_bridge.sync.state.store import IN_CHUNK, SCHEMA_VERSION, Pending, State
+from tests.fakes import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 WS = "11111111-1111-1111-1111-111111111111"
 OTHER_WS = "22222222-2222-2222-2222-222222222222"
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -46,15 +40,25 @@ def sid(n: int) -> str:
     return f"indicator--00000000-0000-4000-8000-{n:012d}"
 
 
-def pend(n: int, body_tag: str = "v1", workspace: str = WS) -> Pending:
-    return Pending(
-        workspace=workspace,
+def ind(
+    stix_id: str,
+    content_hash: str,
+    attribute_uuid: str = "",
+    event_uuid: str = "",
+    valid_until: str | None = None,
+) -> Indicator:
+    """An Indicator as the state sees it (only these fields are recorded; the body matters for pending)."""
+    body = {"id": stix_id, "type": "indicator", **({"valid_until": valid_until} if valid_until else {})}
+    return Indicator(stix_id, body, content_hash, attribute_uuid, event_uuid)
+
+
+def pend(n: int, body_tag: str = "v1") -> Indicator:
+    return Indicator(
         stix_id=sid(n),
         body={"id": sid(n), "type": "indicator", "tag": body_tag, "labels": ["a", "b"]},
         content_hash=f"hash-{n}-{body_tag}",
         attribute_uuid=f"attr-{n}",
         event_uuid="event-1",
-        attempts=0,
     )
 
 
@@ -83,8 +87,8 @@ def pend(n: int, body_tag: str = "v1", workspace: str = WS) -> Pending:
 )
 def test_classify(state: State, setup: list[tuple[str, str]], asked_hash: str, expected: str) -> None:
     actions = {
-        "delivered": lambda h: state.record_delivered(WS, [(sid(1), h, "attr-1", "event-1", None)]),
-        "rejected": lambda h: state.record_rejected(WS, [(sid(1), h, "attr-1", "bad pattern")]),
+        "delivered": lambda h: state.record_delivered(WS, [ind(sid(1), h, "attr-1", "event-1", None)]),
+        "rejected": lambda h: state.record_rejected(WS, [(ind(sid(1), h, "attr-1"), "bad pattern")]),
         "revoked": lambda _h: state.record_revoked(WS, [sid(1)]),
     }
     for action, content_hash in setup:
@@ -93,14 +97,14 @@ def test_classify(state: State, setup: list[tuple[str, str]], asked_hash: str, e
 
 
 def test_classify_mixed_batch(state: State) -> None:
-    state.record_delivered(WS, [(sid(1), "a", "attr-1", "e", None), (sid(2), "b", "attr-2", "e", None)])
-    state.record_rejected(WS, [(sid(3), "c", "attr-3", "pattern is not valid")])
+    state.record_delivered(WS, [ind(sid(1), "a", "attr-1", "e", None), ind(sid(2), "b", "attr-2", "e", None)])
+    state.record_rejected(WS, [(ind(sid(3), "c", "attr-3"), "pattern is not valid")])
     got = state.classify(WS, [(sid(1), "a"), (sid(2), "B"), (sid(3), "c"), (sid(4), "d")])
     assert got == {sid(1): "unchanged", sid(2): "changed", sid(3): "rejected", sid(4): "new"}
 
 
 def test_classify_50000_in_chunked_queries(state: State) -> None:
-    delivered = [(sid(n), f"h{n}", f"attr-{n}", "e", None) for n in range(0, 50_000, 2)]
+    delivered = [ind(sid(n), f"h{n}", f"attr-{n}", "e", None) for n in range(0, 50_000, 2)]
     state.record_delivered(WS, delivered)
     statements: list[str] = []
     state.set_trace(statements.append)
@@ -121,18 +125,18 @@ def test_pending_round_trip_oldest_first_and_attempts(state: State, clock: FakeC
     clock.now += 60
     state.add_pending(WS, [pend(2), pend(3, "v2")])  # 3 fails again with a newer body
     got = list(state.pending(WS))
-    assert [p.stix_id for p in got] == [sid(3), sid(1), sid(2)]
+    assert [p.indicator.stix_id for p in got] == [sid(3), sid(1), sid(2)]
     assert [p.attempts for p in got] == [2, 1, 1]
-    assert got[0] == Pending(WS, sid(3), pend(3, "v2").body, "hash-3-v2", "attr-3", "event-1", 2)
+    assert got[0] == Pending(pend(3, "v2"), 2)
     assert state.pending_count(WS) == 3
 
 
 def test_delivery_and_rejection_clear_pending(state: State) -> None:
     state.add_pending(WS, [pend(1), pend(2), pend(3), pend(4)])
-    state.record_delivered(WS, [(sid(1), "hash-1-v1", "attr-1", "event-1", None)])
-    state.record_rejected(WS, [(sid(2), "hash-2-v1", "attr-2", "unknown pattern type")])
+    state.record_delivered(WS, [ind(sid(1), "hash-1-v1", "attr-1", "event-1", None)])
+    state.record_rejected(WS, [(ind(sid(2), "hash-2-v1", "attr-2"), "unknown pattern type")])
     state.drop_pending(WS, [sid(3)])
-    assert [p.stix_id for p in state.pending(WS)] == [sid(4)]
+    assert [p.indicator.stix_id for p in state.pending(WS)] == [sid(4)]
     assert state.pending_count(WS) == 1
 
 
@@ -144,9 +148,9 @@ def test_pending_streams_in_pages_while_the_loop_writes(
     statements: list[str] = []
     state.set_trace(statements.append)
     seen = []
-    for item in state.pending(WS):
-        seen.append(item.stix_id)
-        state.record_delivered(WS, [(item.stix_id, item.content_hash, item.attribute_uuid, "event-1", None)])
+    for pending in state.pending(WS):
+        seen.append(pending.indicator.stix_id)
+        state.record_delivered(WS, [pending.indicator])
     state.set_trace(None)
     assert seen == [sid(n) for n in range(10)]
     assert sum(1 for s in statements if s.startswith("SELECT seq")) == 4  # pages of 3, 3, 3, 1
@@ -157,7 +161,7 @@ def test_pending_streams_in_pages_while_the_loop_writes(
 
 
 def test_workspaces_are_isolated(state: State) -> None:
-    state.record_delivered(WS, [(sid(1), "h", "attr-1", "e", None)])
+    state.record_delivered(WS, [ind(sid(1), "h", "attr-1", "e", None)])
     state.add_pending(WS, [pend(2)])
     assert state.classify(OTHER_WS, [(sid(1), "h")]) == {sid(1): "new"}
     assert list(state.pending(OTHER_WS)) == []
@@ -183,12 +187,12 @@ def test_uploaded_for_attributes_and_revoked(state: State) -> None:
     state.record_delivered(
         WS,
         [
-            (sid(1), "h1", "attr-A", "e1", None),
-            (sid(2), "h2", "attr-A", "e1", None),
-            (sid(3), "h3", "attr-B", "e1", None),
+            ind(sid(1), "h1", "attr-A", "e1", None),
+            ind(sid(2), "h2", "attr-A", "e1", None),
+            ind(sid(3), "h3", "attr-B", "e1", None),
         ],
     )
-    state.record_rejected(WS, [(sid(4), "h4", "attr-C", "rejected")])
+    state.record_rejected(WS, [(ind(sid(4), "h4", "attr-C"), "rejected")])
     assert state.uploaded_for_attributes(WS, ["attr-A", "attr-B", "attr-C", "attr-X"]) == {
         "attr-A": [sid(1), sid(2)],
         "attr-B": [sid(3)],
@@ -202,14 +206,14 @@ def test_uploaded_for_attributes_and_revoked(state: State) -> None:
 
 def test_uploaded_for_attributes_batches_many(state: State) -> None:
     n = IN_CHUNK * 2 + 5
-    state.record_delivered(WS, [(sid(i), "h", f"attr-{i}", "e", None) for i in range(n)])
+    state.record_delivered(WS, [ind(sid(i), "h", f"attr-{i}", "e", None) for i in range(n)])
     got = state.uploaded_for_attributes(WS, [f"attr-{i}" for i in range(n)])
     assert len(got) == n
     assert got["attr-7"] == [sid(7)]
 
 
 def test_revoke_drops_a_pending_upload(state: State) -> None:
-    state.record_delivered(WS, [(sid(1), "h1", "attr-1", "e", None)])
+    state.record_delivered(WS, [ind(sid(1), "h1", "attr-1", "e", None)])
     state.add_pending(WS, [pend(1, "v2")])
     state.record_revoked(WS, [sid(1)])
     assert state.pending_count(WS) == 0
@@ -231,10 +235,10 @@ def test_expired_query(state: State, cutoff: str, expected: set[int]) -> None:
     state.record_delivered(
         WS,
         [
-            (sid(1), "h", "a1", "e", "2024-05-31T23:59:59.999Z"),
-            (sid(2), "h", "a2", "e", "2024-06-01T00:00:00Z"),
-            (sid(3), "h", "a3", "e", "2025-01-01T00:00:00.000Z"),
-            (sid(4), "h", "a4", "e", None),  # no valid_until: never expires
+            ind(sid(1), "h", "a1", "e", "2024-05-31T23:59:59.999Z"),
+            ind(sid(2), "h", "a2", "e", "2024-06-01T00:00:00Z"),
+            ind(sid(3), "h", "a3", "e", "2025-01-01T00:00:00.000Z"),
+            ind(sid(4), "h", "a4", "e", None),  # no valid_until: never expires
         ],
     )
     assert {int(row[0][-12:]) for row in state.uploaded_body_ids(WS, expired_before=cutoff)} == expected
@@ -242,7 +246,7 @@ def test_expired_query(state: State, cutoff: str, expected: set[int]) -> None:
 
 def test_uploaded_body_ids_by_event_and_paged(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_module, "PAGE_SIZE", 4)
-    state.record_delivered(WS, [(sid(n), "h", f"a{n}", f"e{n % 2}", None) for n in range(11)])
+    state.record_delivered(WS, [ind(sid(n), "h", f"a{n}", f"e{n % 2}", None) for n in range(11)])
     rows = list(state.uploaded_body_ids(WS, event_uuid="e1"))
     assert rows == [(sid(n), f"a{n}", "e1") for n in range(1, 11, 2)]
     # Revoking while iterating (what the expiry clean-up does) neither skips nor repeats rows.
@@ -256,7 +260,7 @@ def test_uploaded_body_ids_by_event_and_paged(state: State, monkeypatch: pytest.
 
 def test_bad_valid_until_is_a_state_error(state: State) -> None:
     with pytest.raises(StateError, match=r"^The time 'next tuesday' is not an ISO 8601 date and time\.$"):
-        state.record_delivered(WS, [(sid(1), "h", "a", "e", "next tuesday")])
+        state.record_delivered(WS, [ind(sid(1), "h", "a", "e", "next tuesday")])
     assert state.is_empty(WS)  # the whole call was rolled back
 
 
@@ -300,11 +304,11 @@ def test_finish_unknown_run(state: State) -> None:
 def test_reopen_keeps_data_and_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with State.open(path) as first:
-        first.record_delivered(WS, [(sid(1), "h", "a", "e", None)])
+        first.record_delivered(WS, [ind(sid(1), "h", "a", "e", None)])
         first.add_pending(WS, [pend(2)])
     with State.open(path) as second:
         assert second.classify(WS, [(sid(1), "h")]) == {sid(1): "unchanged"}
-        assert [p.body for p in second.pending(WS)] == [pend(2).body]
+        assert [p.indicator.body for p in second.pending(WS)] == [pend(2).body]
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -317,7 +321,7 @@ def test_worker_threads_share_one_state(state: State) -> None:
         for n in range(50):
             i = worker * 1000 + n
             state.add_pending(WS, [pend(i)])
-            state.record_delivered(WS, [(sid(i), f"h{i}", f"a{i}", "e", None)])
+            state.record_delivered(WS, [ind(sid(i), f"h{i}", f"a{i}", "e", None)])
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(6)]
     for t in threads:
@@ -335,7 +339,7 @@ def test_delivered_rows_stay_small(tmp_path: Path) -> None:
         st.record_delivered(
             WS,
             [
-                (
+                ind(
                     f"indicator--{n:08x}-1111-4111-8111-111111111111",
                     f"{n:064x}",
                     f"{n:08x}-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
@@ -368,7 +372,7 @@ def test_delivered_rows_stay_small(tmp_path: Path) -> None:
     ],
 )
 def test_ids_come_back_exactly(state: State, stix_id: str, attribute_uuid: str, event_uuid: str) -> None:
-    state.record_delivered(WS, [(stix_id, "h", attribute_uuid, event_uuid, None)])
+    state.record_delivered(WS, [ind(stix_id, "h", attribute_uuid, event_uuid, None)])
     assert state.classify(WS, [(stix_id, "h")]) == {stix_id: "unchanged"}
     assert state.known_ids(WS, [stix_id]) == {stix_id}
     assert state.uploaded_for_attributes(WS, [attribute_uuid]) == {attribute_uuid: [stix_id]}
@@ -412,7 +416,7 @@ def test_read_only_state_file(tmp_path: Path) -> None:
     path.chmod(0o400)
     with pytest.raises(StateError, match=r"^The state file .* (cannot be used|could not be written)"):
         st = State.open(path)
-        st.record_delivered(WS, [(sid(1), "h", "a", "e", None)])
+        st.record_delivered(WS, [ind(sid(1), "h", "a", "e", None)])
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -522,9 +526,9 @@ def test_failed_write_rolls_back_and_state_stays_usable(state: State) -> None:
     raw.commit()
     raw.close()
     with pytest.raises(StateError) as err:
-        state.record_delivered(WS, [(sid(1), "h", "a", "e", None), (sid(3), "h", "poison", "e", None)])
+        state.record_delivered(WS, [ind(sid(1), "h", "a", "e", None), ind(sid(3), "h", "poison", "e", None)])
     assert str(err.value) == f"The state file {state.path} could not be written (simulated write failure)."
     assert state.known_ids(WS, [sid(1), sid(3)]) == set()
     assert state.pending_count(WS) == 1  # the delete of pending rows was rolled back too
-    state.record_delivered(OTHER_WS, [(sid(4), "h", "a", "e", None)])
+    state.record_delivered(OTHER_WS, [ind(sid(4), "h", "a", "e", None)])
     assert state.known_ids(OTHER_WS, [sid(4)]) == {sid(4)}

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from misp_bridge.cli import exit_code_for, message_for
 from misp_bridge.errors import (
     AuthError,
     ConfigError,
@@ -16,8 +17,7 @@ from misp_bridge.errors import (
     RunLockHeld,
     StateError,
 )
-from misp_bridge.exitcodes import SyncExit
-from misp_bridge.sync.cli import exit_code_for, message_for
+from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
 from misp_bridge.sync.summary import Summary
 
 
@@ -94,7 +94,7 @@ def test_dry_run_heading() -> None:
     ],
 )
 def test_exit_code_table(error: BaseException, code: SyncExit) -> None:
-    assert exit_code_for(error) is code
+    assert exit_code_for(error, SYNC_EXIT_FOR, SyncExit.FAILURES) == code
 
 
 def test_config_errors_are_listed_one_per_line() -> None:

@@ -21,10 +21,10 @@ from misp_bridge.pandora.iocs.ip import (
     scan_addresses,
     validate_ip,
 )
-from misp_bridge.pandora.iocs.model import Extraction, Ioc, Side
+from misp_bridge.pandora.iocs.model import Extraction, Ioc
 from misp_bridge.pandora.iocs.text import MAX_PER_KIND, find_extras, parse_json_alert, refang
 
-__all__ = ["Extraction", "Ioc", "Side", "extract", "parse_json_alert", "refang", "validate_ip"]
+__all__ = ["extract"]
 
 # Pandora cannot pass more than 128 KiB in one argument; twice that leaves room for any encoding.
 MAX_SCAN_CHARS = 256 * 1024

@@ -1,42 +1,30 @@
-"""MISP attribute -> STIX 2.1 indicator for Sentinel (MAPPING.md), as plain JSON-ready dicts.
+"""MISP attribute -> STIX 2.1 indicator for Sentinel (docs/mapping.md), as plain JSON-ready dicts.
 
 Objects are built as dicts, not through stix2 constructors: those validate on every call and are far
 too slow for the conversion budget (>= 5,000 attributes/s). The tests validate the output with stix2.
 Ids are deterministic so a re-upload updates the stored indicator instead of duplicating it.
+
+An attribute goes through three steps: `_skip_reason` (the rules that leave it out), `_TagFacts` (what
+its and its event's tags say: confidence, threat type, TLP, kill chain, labels) and `_body` (one STIX
+object per pattern; a split composite gives two).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from misp_bridge.config.defaults import BUILTIN_CONSTANTS
-from misp_bridge.errors import ConfigError, InvalidValue
+from misp_bridge.errors import InvalidValue
 from misp_bridge.sync.convert import events
-from misp_bridge.sync.convert.patterns import escape, pattern_for
+from misp_bridge.sync.convert.options import ConvertOptions
+from misp_bridge.sync.convert.patterns import Part, escape, pattern_for
+from misp_bridge.sync.convert.times import ONE_MS, iso, parse_time, truncate_ms, utc
+from misp_bridge.sync.indicator import Indicator, content_hash
 
-__all__ = [
-    "DEFAULT_ACCEPTED_TYPES",
-    "DEFAULT_CONFIDENCE_MAP",
-    "DEFAULT_TAGS_IGNORE",
-    "DEFAULT_TLP_MARKINGS",
-    "SKIP_REASONS",
-    "ConvertOptions",
-    "Indicator",
-    "Skip",
-    "convert_attribute",
-    "convert_event",
-    "escape",
-    "options_from_settings",
-    "pattern_for",
-    "revoked",
-]
+__all__ = ["SKIP_REASONS", "Skip", "convert_attribute", "convert_event", "revoked"]
 
 # Fixed namespace for the uuid5 ids of indicators whose attribute has no usable uuid of its own.
 ID_NAMESPACE = uuid.UUID("92286667-3f2e-592f-a130-23db194b3068")
@@ -51,48 +39,8 @@ SKIP_REASONS: tuple[str, ...] = (
     "duplicate",
 )
 
-# The defaults are constants.py's built-in tables (one source: misp_bridge.config.defaults).
-DEFAULT_ACCEPTED_TYPES: frozenset[str] = frozenset(BUILTIN_CONSTANTS["UPLOAD_INDICATOR_MISP_ACCEPTED_TYPES"])
-DEFAULT_TLP_MARKINGS: Mapping[str, str] = dict(BUILTIN_CONSTANTS["TLP_MARKING_OBJECT_DEFINITION"])
-DEFAULT_CONFIDENCE_MAP: Mapping[str, int] = dict(BUILTIN_CONSTANTS["MISP_CONFIDENCE"])
-DEFAULT_TAGS_IGNORE: tuple[str, ...] = tuple(BUILTIN_CONSTANTS["MISP_TAGS_IGNORE"])
-
 _KILL_CHAIN = "kill-chain:"
 _KILL_CHAIN_NAME = "lockheed-martin-cyber-kill-chain"
-_ONE_MS = timedelta(milliseconds=1)
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    misp_domain: str
-    days_to_expire: int = 50
-    days_to_expire_start: Literal["valid_from", "current_date"] = "valid_from"
-    days_to_expire_mapping: Mapping[str, int] = field(default_factory=dict)
-    ignore_misp_last_seen: bool = True
-    default_confidence: int = 50
-    ignore_localtags: bool = True
-    tags_ignore: tuple[str, ...] = DEFAULT_TAGS_IGNORE
-    allowed_taxonomies: tuple[str, ...] = ()
-    confidence_map: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONFIDENCE_MAP))
-    custom_types: frozenset[str] = frozenset({"iban"})
-    accepted_types: frozenset[str] = DEFAULT_ACCEPTED_TYPES
-    tlp_markings: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TLP_MARKINGS))
-    default_threattype: str = "WatchList"
-    default_tlp: str = "tlp:white"
-    remove_pipe: bool = True
-    flatten_attributes: bool = True
-    remove_eventreports: bool = True
-
-
-@dataclass(frozen=True)
-class Indicator:
-    stix_id: str
-    attribute_uuid: str
-    event_uuid: str
-    misp_type: str
-    body: Mapping[str, Any]
-    content_hash: str
-    valid_until: datetime
 
 
 @dataclass(frozen=True)
@@ -104,7 +52,7 @@ class Skip:
 
 
 @dataclass(frozen=True)
-class _EventContext:
+class _EventFacts:
     """What every attribute of one event shares, computed once per event."""
 
     uuid: str
@@ -114,6 +62,17 @@ class _EventContext:
     description_tail: str
     created_by_ref: str | None
     external_references: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True)
+class _TagFacts:
+    """What an attribute's tags, then its event's, say about its indicators."""
+
+    confidence: int
+    threattype: str
+    marking: str | None
+    phases: tuple[str, ...]
+    labels: tuple[str, ...]
 
 
 # --- small pure helpers ---------------------------------------------------------------------------
@@ -128,40 +87,7 @@ def _canonical_uuid(text: str) -> str | None:
     return str(parsed) if parsed.variant == uuid.RFC_4122 else None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """MISP timestamps are epoch seconds (as text); first/last_seen are ISO 8601. None when unusable."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-            return datetime.fromtimestamp(int(value), tz=timezone.utc)
-        if isinstance(value, str):
-            return _utc(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
-
-
-@lru_cache(maxsize=4096)  # events share a handful of timestamps; formatting is a hot spot
-def iso(moment: datetime) -> str:
-    """STIX timestamp: UTC, millisecond precision, trailing Z."""
-    moment = _utc(moment)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
-
-
-def _truncate_ms(moment: datetime) -> datetime:
-    moment = _utc(moment)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-# --- the conversion -------------------------------------------------------------------------------
-
-
-def _event_context(event: Mapping[str, Any], options: ConvertOptions) -> _EventContext:
+def _event_facts(event: Mapping[str, Any], options: ConvertOptions) -> _EventFacts:
     event_uuid = str(event.get("uuid") or "")
     info = str(event.get("info") or "")
     raw_orgc = event.get("Orgc")
@@ -176,9 +102,9 @@ def _event_context(event: Mapping[str, Any], options: ConvertOptions) -> _EventC
         "external_id": event_uuid,
         "url": f"{options.misp_domain.rstrip('/')}/events/view/{event_uuid}",
     }
-    return _EventContext(
+    return _EventFacts(
         uuid=event_uuid,
-        timestamp=_parse_time(event.get("timestamp")),
+        timestamp=parse_time(event.get("timestamp")),
         tags=tuple(events.tag_names(event.get("Tag"), options.ignore_localtags)),
         name=info or f"MISP event {event_uuid}",
         description_tail=tail,
@@ -187,11 +113,26 @@ def _event_context(event: Mapping[str, Any], options: ConvertOptions) -> _EventC
     )
 
 
+def _tag_facts(attribute: Mapping[str, Any], event: _EventFacts, options: ConvertOptions) -> _TagFacts:
+    attribute_tags = events.tag_names(attribute.get("Tag"), options.ignore_localtags)
+    names = attribute_tags + list(event.tags)  # attribute first: it wins every "attribute over event" rule
+    confidence = events.first_match(names, options.confidence_map)
+    marking = events.tlp_marking(names, options.tlp_markings)
+    phases = [events.tag_value(n, _KILL_CHAIN) for n in events.dedupe(names) if n.startswith(_KILL_CHAIN)]
+    return _TagFacts(
+        confidence=options.default_confidence if confidence is None else int(confidence),
+        threattype=events.threattype(names) or options.default_threattype,
+        marking=marking or options.tlp_markings.get(options.default_tlp.lower()),
+        phases=tuple(phase for phase in phases if phase),
+        labels=tuple(events.labels(names, options.tags_ignore, options.allowed_taxonomies)),
+    )
+
+
 def _valid_until(
     attribute: Mapping[str, Any], pattern: str, valid_from: datetime, options: ConvertOptions, now: datetime
 ) -> datetime:
     if not options.ignore_misp_last_seen:
-        last_seen = _parse_time(attribute.get("last_seen"))
+        last_seen = parse_time(attribute.get("last_seen"))
         if last_seen is not None and last_seen > valid_from:
             return last_seen
     days = next(
@@ -204,9 +145,9 @@ def _valid_until(
     return until if until > valid_from else valid_from + timedelta(seconds=1)
 
 
-def _ids(attribute_uuid: str, ctx: _EventContext, misp_type: str, value: str, count: int) -> list[str]:
+def _ids(attribute_uuid: str, event: _EventFacts, misp_type: str, value: str, count: int) -> list[str]:
     canonical = _canonical_uuid(attribute_uuid)
-    base = canonical or attribute_uuid or ctx.uuid
+    base = canonical or attribute_uuid or event.uuid
     ids = [f"indicator--{canonical}"] if canonical else []
     while len(ids) < count:
         part = len(ids)
@@ -214,98 +155,109 @@ def _ids(attribute_uuid: str, ctx: _EventContext, misp_type: str, value: str, co
     return ids
 
 
-def content_hash(body: Mapping[str, Any]) -> str:
-    stable = {key: value for key, value in body.items() if key != "modified"}
-    text = json.dumps(stable, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+# --- the conversion -------------------------------------------------------------------------------
+
+
+def _patterns(
+    attribute: Mapping[str, Any], misp_object: Mapping[str, Any] | None, options: ConvertOptions
+) -> list[Part] | str:
+    """The (pattern, note) parts of an attribute, or the reason it is skipped."""
+    reason = events.filter_reason(attribute, misp_object, options.accepted_types)
+    if reason is not None:
+        return reason
+    misp_type = str(attribute.get("type") or "")
+    value = attribute.get("value")
+    if not isinstance(value, str) or not value.strip():
+        return "invalid value"
+    if misp_type in options.custom_types:
+        return [(escape(value), "")]
+    try:
+        parts = pattern_for(misp_type, value, remove_pipe=options.remove_pipe)
+    except InvalidValue:
+        return "invalid value"
+    return "not an indicator type" if parts is None else parts
+
+
+def _body(
+    stix_id: str,
+    pattern: str,
+    *,
+    valid_until: datetime,
+    stamp: str,
+    description: str,
+    event: _EventFacts,
+    tags: _TagFacts,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": stix_id,
+        "created": stamp,
+        "modified": stamp,
+        "name": event.name,
+        "description": description,
+        "pattern": pattern,
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": stamp,
+        "valid_until": iso(valid_until),
+        "confidence": tags.confidence,
+        "indicator_types": [tags.threattype],
+        "external_references": [dict(ref) for ref in event.external_references],
+    }
+    if tags.labels:
+        body["labels"] = list(tags.labels)
+    if tags.phases:
+        body["kill_chain_phases"] = [
+            {"kill_chain_name": _KILL_CHAIN_NAME, "phase_name": p} for p in tags.phases
+        ]
+    if tags.marking:
+        body["object_marking_refs"] = [tags.marking]
+    if event.created_by_ref:
+        body["created_by_ref"] = event.created_by_ref
+    return body
 
 
 def _convert(
     attribute: Mapping[str, Any],
-    ctx: _EventContext,
+    event: _EventFacts,
     options: ConvertOptions,
     now: datetime,
-    object_name: str | None,
-    *,
     misp_object: Mapping[str, Any] | None = None,
 ) -> list[Indicator] | Skip:
     attribute_uuid = str(attribute.get("uuid") or "")
     misp_type = str(attribute.get("type") or "")
-
-    def skip(reason: str) -> Skip:
-        return Skip(attribute_uuid, ctx.uuid, misp_type, reason)
-
-    reason = events.filter_reason(attribute, misp_object, options.accepted_types)
-    if reason is not None:
-        return skip(reason)
-    value = attribute.get("value")
-    if not isinstance(value, str) or not value.strip():
-        return skip("invalid value")
-    if misp_type in options.custom_types:
-        parts: list[tuple[str, str]] | None = [(escape(value), "")]
-    else:
-        try:
-            parts = pattern_for(misp_type, value, remove_pipe=options.remove_pipe)
-        except InvalidValue:
-            return skip("invalid value")
-    if parts is None:
-        return skip("not an indicator type")
-
-    now = _utc(now)
-    stamp = _parse_time(attribute.get("timestamp")) or ctx.timestamp or now
-    stamp_text = iso(stamp)
-    valid_from = _truncate_ms(stamp)
-    attribute_tags = events.tag_names(attribute.get("Tag"), options.ignore_localtags)
-    names = attribute_tags + list(ctx.tags)  # attribute first: it wins every "attribute over event" rule
-    confidence = events.first_match(names, options.confidence_map)
-    threattype = events.threattype(names) or options.default_threattype
-    marking = events.tlp_marking(names, options.tlp_markings) or options.tlp_markings.get(
-        options.default_tlp.lower()
-    )
-    phases = [events.tag_value(n, _KILL_CHAIN) for n in events.dedupe(names) if n.startswith(_KILL_CHAIN)]
-    labels = events.labels(names, options.tags_ignore, options.allowed_taxonomies)
+    parts = _patterns(attribute, misp_object, options)
+    if isinstance(parts, str):
+        return Skip(attribute_uuid, event.uuid, misp_type, parts)
+    now = utc(now)
+    stamp = parse_time(attribute.get("timestamp")) or event.timestamp or now
+    valid_from = truncate_ms(stamp)
+    tags = _tag_facts(attribute, event, options)
     comment = str(attribute.get("comment") or "").strip()
-    was_part = f"(was part of {object_name} object)" if object_name else ""
-
+    name = events.object_name(misp_object)
+    was_part = f"(was part of {name} object)" if name else ""
+    value = str(attribute.get("value"))
     indicators: list[Indicator] = []
     for stix_id, (pattern, note) in zip(
-        _ids(attribute_uuid, ctx, misp_type, value, len(parts)), parts, strict=True
+        _ids(attribute_uuid, event, misp_type, value, len(parts)), parts, strict=True
     ):
         valid_until = _valid_until(attribute, pattern, valid_from, options, now)
         if valid_until <= now:
             continue
         head = " ".join(text for text in (comment, was_part, note) if text)
-        body: dict[str, Any] = {
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": stix_id,
-            "created": stamp_text,
-            "modified": stamp_text,
-            "name": ctx.name,
-            "description": f"{head} - {ctx.description_tail}" if head else ctx.description_tail,
-            "pattern": pattern,
-            "pattern_type": "stix",
-            "pattern_version": "2.1",
-            "valid_from": stamp_text,
-            "valid_until": iso(valid_until),
-            "confidence": options.default_confidence if confidence is None else int(confidence),
-            "indicator_types": [threattype],
-            "external_references": [dict(ref) for ref in ctx.external_references],
-        }
-        if labels:
-            body["labels"] = list(labels)
-        if phases:
-            body["kill_chain_phases"] = [
-                {"kill_chain_name": _KILL_CHAIN_NAME, "phase_name": phase} for phase in phases if phase
-            ]
-        if marking:
-            body["object_marking_refs"] = [marking]
-        if ctx.created_by_ref:
-            body["created_by_ref"] = ctx.created_by_ref
-        indicators.append(
-            Indicator(stix_id, attribute_uuid, ctx.uuid, misp_type, body, content_hash(body), valid_until)
+        description = f"{head} - {event.description_tail}" if head else event.description_tail
+        body = _body(
+            stix_id,
+            pattern,
+            valid_until=valid_until,
+            stamp=iso(stamp),
+            description=description,
+            event=event,
+            tags=tags,
         )
-    return indicators or skip("expired")
+        indicators.append(Indicator(stix_id, body, content_hash(body), attribute_uuid, event.uuid, misp_type))
+    return indicators or Skip(attribute_uuid, event.uuid, misp_type, "expired")
 
 
 def convert_attribute(
@@ -317,8 +269,9 @@ def convert_attribute(
     object_name: str | None = None,
 ) -> list[Indicator] | Skip:
     """Convert one attribute of an event: its indicators (two for a split domain|ip), or why not."""
-    ctx = _event_context(events.unwrap(event), options)
-    return _convert(attribute, ctx, options, now, object_name)
+    facts = _event_facts(events.unwrap(event), options)
+    misp_object = {"name": object_name} if object_name else None
+    return _convert(attribute, facts, options, now, misp_object)
 
 
 def convert_event(
@@ -326,65 +279,25 @@ def convert_event(
 ) -> Iterator[Indicator | Skip]:
     """Convert every considered attribute of one event; each stix id comes out at most once."""
     inner = events.prepare(event, remove_eventreports=options.remove_eventreports)
-    ctx = _event_context(inner, options)
+    facts = _event_facts(inner, options)
     seen: set[str] = set()
     for attribute, misp_object in events.iter_attributes(inner, flatten=options.flatten_attributes):
-        result = _convert(
-            attribute, ctx, options, now, events.object_name(misp_object), misp_object=misp_object
-        )
+        result = _convert(attribute, facts, options, now, misp_object)
         if isinstance(result, Skip):
             yield result
             continue
         fresh = [indicator for indicator in result if indicator.stix_id not in seen]
         if not fresh:
-            yield Skip(result[0].attribute_uuid, ctx.uuid, result[0].misp_type, "duplicate")
+            yield Skip(result[0].attribute_uuid, facts.uuid, result[0].misp_type, "duplicate")
         for indicator in fresh:
             seen.add(indicator.stix_id)
             yield indicator
 
 
-def revoked(body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def revoked(indicator: Indicator, now: datetime) -> Indicator:
     """The same indicator marked revoked, with a modified time strictly later than the stored one."""
-    modified = _truncate_ms(now)
-    previous = _parse_time(body.get("modified"))
+    modified = truncate_ms(now)
+    previous = parse_time(indicator.body.get("modified"))
     if previous is not None and modified <= previous:
-        modified = _truncate_ms(previous) + _ONE_MS
-    return {**body, "revoked": True, "modified": iso(modified)}
-
-
-def options_from_settings(settings: Any) -> ConvertOptions:
-    """Build options from a Settings object (attribute names as in config.py / constants.py)."""
-    defaults = ConvertOptions(misp_domain="")
-
-    def pick(name: str, default: Any) -> Any:
-        value = getattr(settings, name, None)
-        return default if value is None else value
-
-    start = pick("days_to_expire_start", defaults.days_to_expire_start)
-    if start not in ("valid_from", "current_date"):
-        raise ConfigError("days_to_expire_start", f"must be 'valid_from' or 'current_date', got {start!r}")
-    return ConvertOptions(
-        misp_domain=str(pick("misp_domain", "")),
-        days_to_expire=int(pick("days_to_expire", defaults.days_to_expire)),
-        days_to_expire_start=start,
-        days_to_expire_mapping=dict(pick("days_to_expire_mapping", {})),
-        ignore_misp_last_seen=bool(
-            pick("days_to_expire_ignore_misp_last_seen", defaults.ignore_misp_last_seen)
-        ),
-        default_confidence=int(pick("default_confidence", defaults.default_confidence)),
-        ignore_localtags=bool(pick("ignore_localtags", defaults.ignore_localtags)),
-        tags_ignore=tuple(pick("misp_tags_ignore", defaults.tags_ignore)),
-        allowed_taxonomies=tuple(pick("misp_allowed_taxonomies", ())),
-        confidence_map=dict(pick("misp_confidence", defaults.confidence_map)),
-        custom_types=frozenset(pick("misp_custom_attribute", defaults.custom_types)),
-        accepted_types=frozenset(pick("upload_indicator_misp_accepted_types", defaults.accepted_types)),
-        tlp_markings={
-            str(k).lower(): str(v)
-            for k, v in dict(pick("tlp_marking_object_definition", defaults.tlp_markings)).items()
-        },
-        default_threattype=str(pick("sentinel_default_threattype", defaults.default_threattype)),
-        default_tlp=str(pick("sentinel_default_tlp", defaults.default_tlp)),
-        remove_pipe=bool(pick("remove_pipe_from_misp_attribute", defaults.remove_pipe)),
-        flatten_attributes=bool(pick("misp_flatten_attributes", defaults.flatten_attributes)),
-        remove_eventreports=bool(pick("misp_remove_eventreports", defaults.remove_eventreports)),
-    )
+        modified = truncate_ms(previous) + ONE_MS
+    return indicator.with_changes(revoked=True, modified=iso(modified))

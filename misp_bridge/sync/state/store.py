@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from misp_bridge.errors import StateError
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.state.codec import digest, pack_id, pack_uuid, to_epoch, to_iso, unpack_id, unpack_uuid
 from misp_bridge.sync.state.lock import run_lock
 from misp_bridge.sync.state.schema import SCHEMA_VERSION, migrate
@@ -45,14 +46,10 @@ _BUSY_TIMEOUT_MS = 5000
 
 @dataclass(frozen=True)
 class Pending:
-    """An indicator that could not be delivered (transient failure), kept with its body to be resent."""
+    """An indicator that could not be delivered (transient failure), kept with its body to be resent,
+    and how many sends of it have failed so far."""
 
-    workspace: str
-    stix_id: str
-    body: Mapping[str, Any]
-    content_hash: str
-    attribute_uuid: str
-    event_uuid: str
+    indicator: Indicator
     attempts: int
 
 
@@ -222,10 +219,8 @@ class State:
             result[stix_id] = "new" if row is None else _status(digest(content_hash), *row)
         return result
 
-    def record_delivered(
-        self, workspace: str, items: Sequence[tuple[str, str, str, str, str | None]]
-    ) -> None:
-        """(stix_id, content_hash, attribute_uuid, event_uuid, valid_until ISO) accepted by Sentinel."""
+    def record_delivered(self, workspace: str, items: Sequence[Indicator]) -> None:
+        """Indicators Sentinel accepted: their hash, uuids and valid_until are remembered."""
         now = self._clock()
         with self._write() as conn:
             ws = self._ws(conn, workspace, create=True)
@@ -238,14 +233,22 @@ class State:
                 " event_uuid = excluded.event_uuid, valid_until = excluded.valid_until, revoked = 0,"
                 " reject_message = NULL, updated_at = excluded.updated_at",
                 [
-                    (ws, pack_id(sid), digest(h), pack_uuid(attr), pack_uuid(event), to_epoch(until), now)
-                    for sid, h, attr, event, until in items
+                    (
+                        ws,
+                        pack_id(i.stix_id),
+                        digest(i.content_hash),
+                        pack_uuid(i.attribute_uuid),
+                        pack_uuid(i.event_uuid),
+                        to_epoch(i.valid_until),
+                        now,
+                    )
+                    for i in items
                 ],
             )
-            self._delete_pending(conn, ws, (item[0] for item in items))
+            self._delete_pending(conn, ws, (i.stix_id for i in items))
 
-    def record_rejected(self, workspace: str, items: Sequence[tuple[str, str, str, str]]) -> None:
-        """(stix_id, content_hash, attribute_uuid, message) Sentinel refused; also leaves the pending list.
+    def record_rejected(self, workspace: str, items: Sequence[tuple[Indicator, str]]) -> None:
+        """(indicator, Sentinel's message) for those Sentinel refused; they also leave the pending list.
 
         A version delivered earlier stays recorded as delivered (it is still in Sentinel).
         """
@@ -260,11 +263,18 @@ class State:
                 " attribute_uuid = excluded.attribute_uuid, reject_message = excluded.reject_message,"
                 " updated_at = excluded.updated_at",
                 [
-                    (ws, pack_id(sid), digest(h), pack_uuid(attr), message[:_MESSAGE_MAX], now)
-                    for sid, h, attr, message in items
+                    (
+                        ws,
+                        pack_id(i.stix_id),
+                        digest(i.content_hash),
+                        pack_uuid(i.attribute_uuid),
+                        message[:_MESSAGE_MAX],
+                        now,
+                    )
+                    for i, message in items
                 ],
             )
-            self._delete_pending(conn, ws, (item[0] for item in items))
+            self._delete_pending(conn, ws, (i.stix_id for i, _ in items))
 
     def record_revoked(self, workspace: str, stix_ids: Sequence[str]) -> None:
         """Mark delivered indicators revoked; a pending upload of them is dropped (it would undo this)."""
@@ -349,9 +359,9 @@ class State:
 
     # -- pending -----------------------------------------------------------------------------------
 
-    def add_pending(self, workspace: str, items: Sequence[Pending]) -> None:
-        """Keep undelivered indicators; a known one gets the new body and attempts + 1 (its `attempts` is
-        ignored), and keeps its place in the queue."""
+    def add_pending(self, workspace: str, items: Sequence[Indicator]) -> None:
+        """Keep undelivered indicators; a known one gets the new body and attempts + 1, and keeps its
+        place in the queue."""
         now = self._clock()
         with self._write() as conn:
             ws = self._ws(conn, workspace, create=True)
@@ -365,15 +375,15 @@ class State:
                 [
                     (
                         ws,
-                        p.stix_id,
-                        json.dumps(dict(p.body), separators=(",", ":")),
-                        p.content_hash,
-                        p.attribute_uuid,
-                        p.event_uuid,
+                        i.stix_id,
+                        json.dumps(dict(i.body), separators=(",", ":")),
+                        i.content_hash,
+                        i.attribute_uuid,
+                        i.event_uuid,
                         now,
                         now,
                     )
-                    for p in items
+                    for i in items
                 ],
             )
 
@@ -391,9 +401,8 @@ class State:
                     (ws, after, PAGE_SIZE),
                 ).fetchall()
             for _seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts in rows:
-                yield Pending(
-                    workspace, stix_id, json.loads(body), content_hash, attribute_uuid, event_uuid, attempts
-                )
+                indicator = Indicator(stix_id, json.loads(body), content_hash, attribute_uuid, event_uuid)
+                yield Pending(indicator, attempts)
             if len(rows) < PAGE_SIZE:
                 return
             after = rows[-1][0]

@@ -1,0 +1,80 @@
+"""check-config.py: everything wrong with a configuration, in one run, before anything is deployed.
+
+Lifecycle: the offline checks come first (checkconfig/offline.py), all listed at once; then, unless
+`--offline` or an offline error leaves nothing usable to test, the network probes (checkconfig/probes.py)
+in the order the sync itself needs them: Key Vault (it may supply the secrets), MISP, then Entra ID and
+Sentinel per workspace. Nothing is ever uploaded, and no line of output holds a secret or a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from misp_bridge.checkconfig.offline import offline_checks
+from misp_bridge.checkconfig.probes import probe_all
+from misp_bridge.checkconfig.report import Finding, Report
+from misp_bridge.cli import Command, Environment, run_command
+from misp_bridge.config import Settings
+from misp_bridge.output import logs
+
+Probe = Callable[[Settings], tuple[list[Finding], list[str]]]
+
+
+def run_checks(
+    path: Path,
+    *,
+    offline: bool = False,
+    env: Mapping[str, str] | None = None,
+    probe: Probe | None = None,
+) -> Report:
+    """The whole check: offline findings, then (unless offline or pointless) the network probes."""
+    settings, findings = offline_checks(path, env)
+    skipped: list[str] = []
+    if offline:
+        skipped.append("network checks skipped (--offline)")
+    elif settings is None:
+        skipped.append("network checks skipped: fix the configuration errors above first")
+    else:
+        more, notes = (probe or probe_all)(settings)
+        findings.extend(more)
+        skipped.extend(notes)
+    return Report(tuple(findings), tuple(skipped))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="check-config.py",
+        description="Check config.py offline, then whether MISP, Key Vault, Entra ID and Sentinel answer. "
+        "Never uploads anything. Exit 0: usable; 1: warnings only; 2: errors.",
+    )
+    parser.add_argument("--config", type=Path, default=Path("config.py"), help="default: ./config.py")
+    parser.add_argument("--offline", action="store_true", help="only the offline checks; no network")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
+    return parser
+
+
+class Check:
+    """The body of check-config.py; `probe` is what tests hand in instead of the network probes."""
+
+    def __init__(self, probe: Probe | None = None) -> None:
+        self._probe = probe
+
+    def __call__(self, args: argparse.Namespace, env: Environment) -> int:
+        # No log file for a check; library warnings reach stderr through the redacting handler only.
+        logs.configure(None, stderr_level=logging.ERROR, stream=env.stderr)
+        report = run_checks(args.config, offline=args.offline, env=env.env, probe=self._probe)
+        env.stdout.write(report.as_json() if args.json else report.as_text())
+        return int(report.exit_code)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Environment | None = None,
+    probe: Probe | None = None,
+) -> int:
+    """Entry point of check-config.py; returns the exit code."""
+    return run_command(Command("check-config.py", _parser, Check(probe), exits=()), argv, env)

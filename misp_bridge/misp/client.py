@@ -1,0 +1,169 @@
+"""The one way this project talks to MISP: PyMISP behind `MispClient`, and one translation of its errors.
+
+PyMISP reports trouble in three ways (docs/contracts.md, section 2): it raises for 5xx, HTML bodies and
+network failures; it RETURNS `{"errors": (status, body)}` for a 4xx; and its constructor makes three
+network calls, re-raising any failure as a bare PyMISPError with the real cause only on the exception
+context. `translate()` turns every raised failure into one of the project's MISP errors and
+`MispClient.checked()` does the same for error dicts, so no error dict travels further:
+
+- MispUnavailable: unreachable, timed out, 5xx (worth trying again later);
+- MispTlsError: the certificate is not trusted (names the caller's CA setting);
+- MispKeyRefused: 403 "Authentication failed" (names where the caller's key comes from);
+- MispBadReply: a 2xx that is not JSON (a login page, a proxy);
+- MispRejected: MISP refused the request itself (validation, permission, not found).
+
+What to do about a failure (spool the alert, stop the sync with exit 3) stays with each caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+from pymisp import PyMISP
+from pymisp.exceptions import MISPServerError, PyMISPError, PyMISPUnexpectedResponse
+
+from misp_bridge.errors import (
+    MispBadReply,
+    MispError,
+    MispKeyRefused,
+    MispRejected,
+    MispTlsError,
+    MispUnavailable,
+)
+
+log = logging.getLogger("misp_bridge.misp")
+
+AUTH_FAILED = "Authentication failed"
+Timeout = float | tuple[float, float]
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The requests/PyMISP error under PyMISP's constructor wrapper ("Unable to connect to MISP ...")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (requests.RequestException, MISPServerError, PyMISPUnexpectedResponse)):
+            return current
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def translate(
+    exc: BaseException, url: str, action: str, *, key_hint: str, tls_hint: str, url_hint: str
+) -> MispError:
+    """The project's error for anything PyMISP or requests raised while doing `action`."""
+    cause = _root_cause(exc)
+    if isinstance(cause, requests.exceptions.SSLError):
+        return MispTlsError(url, tls_hint)
+    if isinstance(cause, requests.Timeout):
+        return MispUnavailable(f"MISP at {url} timed out while {action}")
+    if isinstance(cause, requests.RequestException):
+        return MispUnavailable(f"MISP at {url} is unreachable while {action}")
+    if isinstance(cause, MISPServerError):
+        return MispUnavailable(f"MISP at {url} failed with a server error while {action}")
+    if isinstance(cause, PyMISPUnexpectedResponse):
+        return MispBadReply(url, action, url_hint)
+    text = str(exc)
+    if AUTH_FAILED in text or "403" in text:
+        return MispKeyRefused(url, key_hint)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return MispUnavailable(f"MISP at {url} could not be used while {action} ({first})")
+
+
+def error_of(reply: Any) -> tuple[int | None, Any] | None:
+    """(status, body) of a PyMISP error dict (`{"errors": (status, body)}`), else None."""
+    if not isinstance(reply, Mapping) or "errors" not in reply:
+        return None
+    errors = reply["errors"]
+    if isinstance(errors, (tuple, list)) and len(errors) == 2 and isinstance(errors[0], int):
+        return errors[0], errors[1]
+    return None, errors
+
+
+def reason_of(body: Any) -> str:
+    """The human part of a MISP error body ({"name", "message", "url"}), trimmed."""
+    if isinstance(body, Mapping):
+        for key in ("message", "name"):
+            if body.get(key):
+                return str(body[key])
+    return str(body)[:200]
+
+
+class MispClient:
+    """PyMISP for one MISP and one key; built on first use (its constructor is network I/O).
+
+    `timeout` is a number or (connect, read), or a callable giving one before every call (the plugin's
+    shrinking time budget). `key_hint`, `tls_hint` and `url_hint` finish the sentences of MispKeyRefused,
+    MispTlsError and MispBadReply: where the caller's user sets the key, the CA and the URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        *,
+        verify: bool | str = True,
+        timeout: Timeout | Callable[[], Timeout] = 30.0,
+        key_hint: str,
+        tls_hint: str,
+        url_hint: str,
+        tool: str = "misp-bridge",
+        factory: Callable[..., PyMISP] = PyMISP,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._key = key
+        self._verify = verify
+        self._timeout = timeout
+        self._key_hint = key_hint
+        self._tls_hint = tls_hint
+        self._url_hint = url_hint
+        self._tool = tool
+        self._factory = factory
+        self._client: PyMISP | None = None
+        self.version: str | None = None
+
+    def _current_timeout(self) -> Timeout:
+        return self._timeout() if callable(self._timeout) else self._timeout
+
+    def translate(self, exc: BaseException, action: str) -> MispError:
+        return translate(
+            exc, self.url, action, key_hint=self._key_hint, tls_hint=self._tls_hint, url_hint=self._url_hint
+        )
+
+    def connect(self) -> PyMISP:
+        """Construct PyMISP (three network calls); raises a MispError."""
+        if self._client is None:
+            try:
+                client = self._factory(
+                    self.url, self._key, ssl=self._verify, timeout=self._current_timeout(), tool=self._tool
+                )
+                version = client.misp_instance_version
+            except (requests.RequestException, PyMISPError) as exc:
+                raise self.translate(exc, "connecting") from None
+            self.checked(version, "the version query")
+            self.version = str(version.get("version")) if isinstance(version, Mapping) else None
+            self._client = client
+        return self._client
+
+    def call(self, action: str, operation: Callable[[PyMISP], Any]) -> Any:
+        """PyMISP's raw reply to `operation` (an error dict included); raised failures translated."""
+        client = self.connect()
+        client.timeout = self._current_timeout()
+        try:
+            return operation(client)
+        except Exception as exc:  # noqa: BLE001 - PyMISP raises many types; translate() sorts them
+            raise self.translate(exc, action) from None
+
+    def checked(self, reply: Any, action: str) -> Any:
+        """`reply`, unless it is an error dict: then MispKeyRefused (403 to the key) or MispRejected."""
+        found = error_of(reply)
+        if found is None:
+            return reply
+        status, body = found
+        if status == 403 and AUTH_FAILED in reason_of(body):
+            raise MispKeyRefused(self.url, self._key_hint)
+        raise MispRejected(action, status, reason_of(body))

@@ -1,0 +1,204 @@
+"""Build a run's objects from Settings: MISP, and per workspace a token provider, an upload client and a
+management client, each Microsoft API with its own rate limiter (nothing touches the network yet).
+
+Rate limiter sharing: Sentinel documents its 100 upload requests a minute "per user"; it may equally
+count per workspace. Workspaces that use the same app registration (tenant, client_id) therefore share
+ONE upload window, which keeps every reading of the rule; different app registrations get their own.
+The management API has a window of its own per app registration, so look-ups and clean-up never spend
+the upload budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+from misp_bridge.azure.http import AzureSender
+from misp_bridge.azure.keyvault import read_secrets, vault_authority
+from misp_bridge.azure.management import REQUESTS_PER_MINUTE, ManagementClient
+from misp_bridge.azure.ratelimit import SlidingWindow
+from misp_bridge.azure.token import TokenProvider
+from misp_bridge.azure.upload import SentinelUploader, upload_url
+from misp_bridge.cli import Environment
+from misp_bridge.config import Settings, Workspace, load_settings
+from misp_bridge.output import logs
+from misp_bridge.sync import cleanup, lookup
+from misp_bridge.sync.context import CleanupPass, ExistingIds, RunContext, WorkspaceTarget, utc_now
+from misp_bridge.sync.convert import options_from_settings
+from misp_bridge.sync.misp_source import MispSource
+from misp_bridge.sync.state import State
+from misp_bridge.sync.summary import Summary
+
+log = logging.getLogger("misp_bridge.sync")
+
+# The limiter counts departures, Sentinel counts arrivals: slack (seconds) against network jitter avoids a
+# 429 at the window's edge. Absolute, not scaled with the window: jitter does not shrink with it.
+LIMITER_MARGIN = 0.5
+WINDOW_SECONDS = 60.0
+# Seconds a run waits for an earlier one to release the state lock before giving up (exit 5).
+LOCK_WAIT = 10.0
+PARSED_INDICATORS_FILE = "parsed_indicators.txt"
+SENTINEL_RESPONSE_FILE = "sentinel_response.txt"
+
+# Command-line flag (argparse dest) -> the clean-up pass it runs after the upload.
+CLEANUP_PASSES: dict[str, CleanupPass] = {
+    "verify_recent_toids_change": cleanup.revoke_toids_changes,
+    "delete_outdated_indicators": cleanup.revoke_expired,
+}
+
+
+def ca_of(settings: Settings) -> bool | str:
+    """What `verify=` the Microsoft clients get: the configured CA bundle, else the system's."""
+    return str(settings.ms_ca_bundle) if settings.ms_ca_bundle is not None else True
+
+
+def token_provider(settings: Settings, ws: Workspace, *, timeout: float | None = None) -> TokenProvider:
+    return TokenProvider(
+        tenant=ws.tenant,
+        client_id=ws.client_id,
+        client_secret=ws.client_secret,
+        authority_host=settings.ms_authority_host,
+        scope=ws.scope,
+        verify=ca_of(settings),
+        timeout=settings.ms_timeout if timeout is None else timeout,
+        label=ws.label,
+    )
+
+
+def misp_source(settings: Settings) -> MispSource:
+    return MispSource(
+        url=settings.misp_domain,
+        key=settings.misp_key,
+        verify=settings.misp_verifycert,
+        timeout=settings.misp_timeout,
+        page_size=settings.misp_event_limit_per_page,
+    )
+
+
+class _Limiters:
+    """One window per (API, app registration)."""
+
+    def __init__(
+        self, settings: Settings, window: float, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self._per_minute = {"upload": settings.ms_max_requests_minute, "management": REQUESTS_PER_MINUTE}
+        self._window, self._clock, self._sleep = window, clock, sleep
+        self._made: dict[tuple[str, str, str], SlidingWindow] = {}
+
+    def get(self, api: str, ws: Workspace) -> SlidingWindow:
+        key = (api, ws.tenant, ws.client_id)
+        if key not in self._made:
+            self._made[key] = SlidingWindow(
+                self._per_minute[api],
+                self._window,
+                margin=LIMITER_MARGIN,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+        return self._made[key]
+
+
+def _target(
+    settings: Settings,
+    ws: Workspace,
+    limiters: _Limiters,
+    *,
+    response_log: Path | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> WorkspaceTarget:
+    tokens = token_provider(settings, ws)
+
+    def sender(api: str) -> AzureSender:
+        return AzureSender(
+            tokens=tokens,
+            limiter=limiters.get(api, ws),
+            user_agent=settings.ms_useragent,
+            verify=ca_of(settings),
+            timeout=settings.ms_timeout,
+            sleep=sleep,
+            clock=clock,
+        )
+
+    base = settings.ms_upload_base_url if ws.new_upload_api else settings.ms_legacy_upload_base_url
+    uploader = SentinelUploader(
+        sender=sender("upload"),
+        url=upload_url(base, ws.workspace_id, settings.ms_api_version, legacy=not ws.new_upload_api),
+        label=ws.label,
+        sourcesystem=settings.sourcesystem,
+        legacy=not ws.new_upload_api,
+        response_log=response_log,
+    )
+    management = None
+    if ws.has_management:
+        management = ManagementClient(
+            workspace=ws,
+            sender=sender("management"),
+            base_url=settings.ms_management_base_url,
+            api_version=settings.ms_delete_api_version,
+        )
+    return WorkspaceTarget(ws, uploader, tokens, management)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    state: State | None = None,
+    misp: MispSource | None = None,
+    summary: Summary | None = None,
+    existing_ids: ExistingIds | None = lookup.existing_ids,
+    cleanups: Mapping[str, CleanupPass] = CLEANUP_PASSES,
+    now: Callable[[], datetime] = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    window_seconds: float = WINDOW_SECONDS,
+) -> RunContext:
+    """Build the run's objects from settings; opens the state file (StateError) but no network yet."""
+    dry_run = dry_run or settings.dry_run
+    summary = summary or Summary(clock=monotonic)
+    summary.dry_run = dry_run
+    owned_state = state is None
+    state = state or State.open(settings.state_file)
+    beside = settings.config_path.parent
+    response_log = beside / SENTINEL_RESPONSE_FILE if settings.sentinel_write_response else None
+    limiters = _Limiters(settings, window_seconds, monotonic, sleep)
+    targets = []
+    for ws in settings.ms_auth:
+        targets.append(
+            _target(settings, ws, limiters, response_log=response_log, clock=monotonic, sleep=sleep)
+        )
+        summary.add_workspace(ws.label)
+    return RunContext(
+        settings=settings,
+        state=state,
+        misp=misp or misp_source(settings),
+        targets=tuple(targets),
+        options=options_from_settings(settings),
+        dry_run=dry_run,
+        summary=summary,
+        existing_ids=existing_ids if settings.ms_check_if_exist_in_sentinel else None,
+        cleanups=cleanups,
+        now=now,
+        sleep=sleep,
+        parsed_indicators_path=beside / PARSED_INDICATORS_FILE if settings.write_parsed_indicators else None,
+        response_log_path=response_log,
+        closers=(state.close,) if owned_state else (),
+    )
+
+
+def load_run_settings(config: Path, env: Environment, *, verbose: bool = False) -> Settings:
+    """Settings for a run of any of the sync's tools: config.py loaded and checked, logging set up from
+    it, Key Vault secrets applied. Shared so script.py and delete-from-azure.py read secrets alike."""
+    settings = load_settings(config, env=env.env)
+    logs.configure(settings.log_file, verbose=verbose or settings.verbose_log, stream=env.stderr)
+    if settings.misp_verifycert is False:
+        log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
+    vault = settings.vault_url
+    if vault:
+        secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host, env.env))
+        settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)
+    return settings
