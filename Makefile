@@ -1,11 +1,15 @@
 # `make test` is the one command CI runs (.ci/run): it builds .venv from the pinned requirements,
-# then runs ruff (lint + format check), mypy --strict on the package and the whole pytest suite.
+# then runs ruff (lint + format check), mypy --strict on the package and the sandbox, and the whole
+# default pytest tier (sandboxes on loopback). Other targets:
+#   make test-py PY=/path/to/python3.10   the pytest tier on another Python, in its own .venv-<version>
+#   make test-real-misp                   the real-MISP tier alone (tools/realmisp/README.md)
+#   make demo | make bench                the sandbox demo | the benchmarks (bench/)
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck pytest demo bench venv clean format
+.PHONY: test lint typecheck pytest test-py test-real-misp demo bench venv clean format
 
 test: lint typecheck pytest
 
@@ -32,6 +36,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+test-py:
+	@test -n "$(PY)" || { echo "usage: make test-py PY=/path/to/python3.X" >&2; exit 2; }
+	$(MAKE) pytest PYTHON=$(PY) VENV=.venv-$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+test-real-misp: $(STAMP)
+	$(BIN)/python -m pytest -q -m realmisp tests/realmisp
+
 demo: $(STAMP)
 	$(BIN)/python -m sandbox --demo
 
@@ -42,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache

@@ -1,3 +1,17 @@
-"""misp-bridge: Pandora FMS -> MISP alert plugin and MISP -> Microsoft Sentinel sync."""
+"""misp-bridge: Pandora FMS -> MISP alert plugin and MISP -> Microsoft Sentinel sync.
+
+The folder tree is the architecture (docs/architecture.md has the whole map):
+
+    cli.py        the one runner behind every tool: arguments, exit codes, one-line errors
+    errors.py     every exception, grouped in one tree
+    exitcodes.py  the exit codes and which error gives which
+    config/       config.py + constants.py -> frozen Settings (sync tools only)
+    output/       logging and secret redaction
+    misp/         the one MISP client (PyMISP) and its error translation
+    azure/        Entra ID tokens, Key Vault, and the one sender for Microsoft APIs (429, retries)
+    pandora/      the alert plugin (pandora_to_misp.py)
+    sync/         the sync (script.py, delete-from-azure.py)
+    checkconfig/  check-config.py
+"""
 
 __version__ = "0.1.0"

@@ -149,9 +149,9 @@ def run_step(step: Step, out: TextIO) -> None:
 
 
 def run_demo(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
-    # requests (inside msal and the Azure SDK) lets these override the verify= a tool passes (CONTRACTS.md
-    # 3), so a machine-wide bundle in the environment would make every sandbox certificate fail. Every
-    # demo request goes to the sandboxes, so trusting only their CA here is safe.
+    # requests (inside msal and the Azure SDK) lets these override the verify= a tool passes
+    # (docs/contracts.md 3), so a machine-wide bundle in the environment would make every sandbox
+    # certificate fail. Every demo request goes to the sandboxes, so trusting only their CA is safe.
     for name in CA_VARIABLES:
         os.environ[name] = str(sandboxes.ca_path)
     before = sandboxes.counts()

@@ -2,7 +2,7 @@
 
 msal (and azure-identity, which wraps it) is the client: it reads the discovery document in its
 constructor, then POSTs a form to the token endpoint. Errors come back as JSON dicts shaped like the real
-service's (CONTRACTS.md 3), because msal returns them to the caller instead of raising.
+service's (docs/contracts.md 3), because msal returns them to the caller instead of raising.
 
 Other emulators check bearer tokens through `EntraApp.valid`, which also honours `expire_all` so a test
 can make every token issued so far stop working in the middle of a run.

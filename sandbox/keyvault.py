@@ -1,4 +1,4 @@
-"""An Azure Key Vault stand-in: the secrets GET API behind Key Vault's bearer challenge (CONTRACTS.md 6).
+"""An Azure Key Vault stand-in: the secrets GET API behind Key Vault's bearer challenge (docs/contracts.md 6).
 
 azure-keyvault-secrets is the client. Its first request carries no token; the vault answers 401 with a
 `WWW-Authenticate` challenge naming the authority (`{authority_host}/{tenant}`) and the resource

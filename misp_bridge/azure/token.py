@@ -54,7 +54,7 @@ def explain(result: dict[str, Any]) -> str:
 class _PinnedVerifySession(requests.Session):
     """A session whose own CA bundle wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
 
-    requests lets those environment variables replace a session's `verify` (CONTRACTS.md 3), so a
+    requests lets those environment variables replace a session's `verify` (docs/contracts.md 3), so a
     configured `ms_ca_bundle` would silently lose to a machine-wide setting. Proxies still come from the
     environment.
     """

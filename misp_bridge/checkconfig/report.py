@@ -15,7 +15,7 @@ from misp_bridge.output.redact import redact
 
 # Severity -> the word a human line starts with.
 LABELS: dict[str, str] = {"ok": "OK", "warning": "WARN", "error": "ERROR"}
-# Worst severity found -> exit code (DESIGN.md "Exit codes": 0 usable, 1 warnings only, 2 errors).
+# Worst severity found -> exit code (docs/architecture.md, "Exit codes": 0 usable, 1 warnings only, 2 errors).
 EXIT_FOR: dict[str, SyncExit] = {"ok": SyncExit.OK, "warning": SyncExit.FAILURES, "error": SyncExit.USAGE}
 _RANK: dict[str, int] = {"ok": 0, "warning": 1, "error": 2}
 

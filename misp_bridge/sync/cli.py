@@ -12,18 +12,17 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from misp_bridge.cli import Command, Environment, exit_code_for, run_command
-from misp_bridge.config import Settings
 from misp_bridge.errors import BridgeError
 from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
 from misp_bridge.output import logs
 from misp_bridge.output.redact import redact
+from misp_bridge.sync.command import LockedRun
 from misp_bridge.sync.context import CleanupResult, ContextFactory, RunContext
 from misp_bridge.sync.pipeline import finalize_summary, run_sync
-from misp_bridge.sync.wiring import CLEANUP_PASSES, LOCK_WAIT, build_context, load_run_settings
+from misp_bridge.sync.wiring import CLEANUP_PASSES, LOCK_WAIT, build_context
 
 log = logging.getLogger("misp_bridge.sync")
 
@@ -71,26 +70,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-class Sync:
-    """The body of script.py; `context_factory` and `lock_wait` are what tests hand in."""
+class Sync(LockedRun):
+    """The body of script.py."""
 
-    def __init__(
-        self, *, context_factory: ContextFactory = build_context, lock_wait: float = LOCK_WAIT
-    ) -> None:
-        self._context_factory = context_factory
-        self._lock_wait = lock_wait
-
-    def __call__(self, args: argparse.Namespace, env: Environment) -> int:
-        settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
-        ctx = self._build(settings, args, env)
-        try:
-            with ctx.state.lock(wait=self._lock_wait, sleep=env.sleep):
-                return int(_locked_run(ctx, args, env))
-        finally:
-            ctx.close()
-
-    def _build(self, settings: Settings, args: argparse.Namespace, env: Environment) -> RunContext:
-        return self._context_factory(settings, dry_run=args.dry_run, sleep=env.sleep)
+    def locked(self, ctx: RunContext, args: argparse.Namespace, env: Environment) -> int:
+        return int(_locked_run(ctx, args, env))
 
 
 def _locked_run(ctx: RunContext, args: argparse.Namespace, env: Environment) -> SyncExit:

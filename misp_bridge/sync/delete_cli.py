@@ -11,16 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from misp_bridge.azure.management import require_management
 from misp_bridge.cli import Command, Environment, run_command
+from misp_bridge.config import Settings
 from misp_bridge.errors import UsageError
 from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
 from misp_bridge.sync.cleanup import DeleteMode, revoke, select_for_delete
+from misp_bridge.sync.command import LockedRun
 from misp_bridge.sync.context import ContextFactory, RunContext, WorkspaceTarget
 from misp_bridge.sync.indicator import Indicator
-from misp_bridge.sync.wiring import LOCK_WAIT, build_context, load_run_settings
+from misp_bridge.sync.wiring import LOCK_WAIT, build_context
 
 log = logging.getLogger("misp_bridge.delete")
 
@@ -62,18 +63,13 @@ def _confirm(question: str, env: Environment) -> bool:
     return answer in ("y", "yes")
 
 
-class Delete:
-    """The body of delete-from-azure.py; `context_factory` and `lock_wait` are what tests hand in."""
+class Delete(LockedRun):
+    """The body of delete-from-azure.py."""
 
-    def __init__(
-        self, *, context_factory: ContextFactory = build_context, lock_wait: float = LOCK_WAIT
-    ) -> None:
-        self._context_factory = context_factory
-        self._lock_wait = lock_wait
+    def check_arguments(self, args: argparse.Namespace) -> None:
+        _mode(args)
 
-    def __call__(self, args: argparse.Namespace, env: Environment) -> int:
-        mode = _mode(args)
-        settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
+    def refuse(self, args: argparse.Namespace, settings: Settings, env: Environment) -> int | None:
         for workspace in settings.ms_auth:
             require_management(workspace, "list its indicators")
         dry_run = args.dry_run or settings.dry_run
@@ -83,12 +79,10 @@ class Delete:
                 "run it on a terminal or pass --yes.\n"
             )
             return int(SyncExit.USAGE)
-        ctx = self._context_factory(settings, dry_run=dry_run, sleep=env.sleep)
-        try:
-            with ctx.state.lock(wait=self._lock_wait, sleep=env.sleep):
-                return int(_run(ctx, args, mode, env))
-        finally:
-            ctx.close()
+        return None
+
+    def locked(self, ctx: RunContext, args: argparse.Namespace, env: Environment) -> int:
+        return int(_run(ctx, args, _mode(args), env))
 
 
 def _run(ctx: RunContext, args: argparse.Namespace, mode: DeleteMode, env: Environment) -> SyncExit:

@@ -62,6 +62,16 @@ class MispSource:
         )
         return self._client.checked(reply, action)
 
+    def _pages(self, controller: str, what: str, order: str, query: Mapping[str, Any]) -> Iterator[Any]:
+        """Replies to one search, page after page, until MISP answers an empty page."""
+        for page in range(1, MAX_PAGES):
+            reply = self._search(
+                controller, f"{what} (page {page})", limit=self.page_size, page=page, order=order, **query
+            )
+            if not reply:  # [] for events, {"Attribute": []} is truthy: checked by the caller
+                return
+            yield reply
+
     def events(self, filters: Mapping[str, Any], *, uuid: str | None = None) -> Iterator[dict[str, Any]]:
         """Every matching event (the inner dict), one page in memory at a time, in id order."""
         query = dict(filters)
@@ -69,21 +79,11 @@ class MispSource:
             # One event by hand: the filters still apply except the time windows, as the original tool.
             query = {k: v for k, v in query.items() if k not in ("publish_timestamp", "timestamp", "last")}
             query["uuid"] = uuid
-        for page in range(1, MAX_PAGES):
-            reply = self._search(
-                "events",
-                f"the events search (page {page})",
-                limit=self.page_size,
-                page=page,
-                order="Event.id",
-                **query,
-            )
+        for reply in self._pages("events", "the events search", "Event.id", query):
             if not isinstance(reply, list):
                 raise MispError(
                     f"MISP at {self.url} answered the events search with {type(reply).__name__}, not a list"
                 )
-            if not reply:
-                return
             for item in reply:
                 event = item.get("Event", item) if isinstance(item, Mapping) else None
                 if isinstance(event, Mapping):
@@ -91,15 +91,7 @@ class MispSource:
 
     def attributes(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Matching attributes (flattened, with their Event summary), page by page."""
-        for page in range(1, MAX_PAGES):
-            reply = self._search(
-                "attributes",
-                f"the attributes search (page {page})",
-                limit=self.page_size,
-                page=page,
-                order="Attribute.id",
-                **filters,
-            )
+        for reply in self._pages("attributes", "the attributes search", "Attribute.id", filters):
             rows = reply.get("Attribute") if isinstance(reply, Mapping) else None
             if rows is None:
                 raise MispError(
@@ -111,18 +103,10 @@ class MispSource:
 
     def count_events(self, filters: Mapping[str, Any]) -> int:
         """How many events match (check-config): counts pages of metadata only."""
+        query = {**dict(filters), "metadata": True}
         total = 0
-        for page in range(1, MAX_PAGES):
-            reply = self._search(
-                "events",
-                "the events count",
-                limit=self.page_size,
-                page=page,
-                metadata=True,
-                order="Event.id",
-                **dict(filters),
-            )
-            if not isinstance(reply, list) or not reply:
-                return total
+        for reply in self._pages("events", "the events count", "Event.id", query):
+            if not isinstance(reply, list):
+                raise MispError(f"MISP at {self.url} answered the events count with {type(reply).__name__}")
             total += len(reply)
         return total

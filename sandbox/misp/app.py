@@ -1,4 +1,4 @@
-"""An HTTPS stand-in for MISP that speaks the REST API PyMISP uses (CONTRACTS.md section 2).
+"""An HTTPS stand-in for MISP that speaks the REST API PyMISP uses (docs/contracts.md section 2).
 
 `MispApp` is an `App` for `sandbox.http.Server`. Data lives in SQLite (`sandbox.misp.store`); tests seed
 it (`seed_event`, `seed_file`, `bulk_seed`), disturb it through the inherited `faults`, and read it back

@@ -67,21 +67,9 @@ def bulk_rows(
                 f'"type": "{attr_type}", "category": "{category}", "value": "{value}", '
                 f'"to_ids": {"true" if to_ids else "false"}, "timestamp": "{stamp}", {attribute_fixed}}}'
             )
-            attributes.append(
-                (
-                    attribute_id,
-                    attribute_uuid,
-                    event_id,
-                    0,
-                    attr_type,
-                    category,
-                    value,
-                    int(to_ids),
-                    stamp,
-                    0,
-                    body,
-                )
-            )
+            row = (attribute_id, attribute_uuid, event_id, 0, attr_type, category, value,
+                   int(to_ids), stamp, 0, body)  # fmt: skip
+            attributes.append(row)
             attribute_id += 1
             serial += 1
     return events, attributes, uuids

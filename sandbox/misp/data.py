@@ -21,7 +21,7 @@ DESCRIBE_TYPES: dict[str, Any] = json.loads(
 
 ORGC = {"id": "1", "name": "SANDBOX", "uuid": "5c4f2ad5-4a9c-4b5e-9a2d-3c1a5d7e0001", "local": True}
 
-# Categories MISP accepts for IP attributes (CONTRACTS.md 2); other types use describeTypes' mapping.
+# Categories MISP accepts for IP attributes (docs/contracts.md 2); other types use describeTypes' mapping.
 IP_CATEGORIES = frozenset({"Network activity", "Payload delivery", "External analysis"})
 
 # Values a stock MISP warninglist would flag; tests may add their own through MispApp.warninglist.

@@ -1,5 +1,5 @@
 """A Microsoft Sentinel stand-in: the STIX objects upload API, the legacy upload-indicators API and the
-management (ARM) threat-intelligence API, on one HTTPS server sharing one store (CONTRACTS.md 4 and 5).
+management (ARM) threat-intelligence API, on one HTTPS server sharing one store (docs/contracts.md 4 and 5).
 
 Tokens are checked through the sandbox Entra ID (`EntraApp.valid`), so `entra.expire_all()` turns every
 token issued so far into a 401. Knobs a test may set at any time: `throttle_next` (that many next requests
@@ -358,7 +358,7 @@ class SentinelApp(App):
         name = request.params["name"]
         with self.store.lock:
             self.deletes.append(name)
-        # Every object here came in through an upload API, which DELETE cannot remove (CONTRACTS.md 5):
+        # Every object here came in through an upload API, which DELETE cannot remove (docs/contracts.md 5):
         # the call succeeds and the indicator keeps appearing. An unknown name is the ARM 204.
         return Response(200 if self._find(workspace, name) is not None else 204)
 

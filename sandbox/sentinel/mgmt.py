@@ -1,5 +1,5 @@
 """The management (ARM) side of the Sentinel stand-in: queryIndicators filters, paging, item shapes (pure
-over a SentinelStore snapshot). CONTRACTS.md 5.
+over a SentinelStore snapshot). docs/contracts.md 5.
 
 The skip token carries the offset AND the filters, so following `nextLink` with a GET (no body) gives the
 same page as re-POSTing the filters with `"skipToken"`.

@@ -1,6 +1,6 @@
 """How the Sentinel stand-in judges one uploaded STIX object, and what it can match on (pure).
 
-Validation mirrors the upload API (CONTRACTS.md 4): required properties, `valid_until` after
+Validation mirrors the upload API (docs/contracts.md 4): required properties, `valid_until` after
 `valid_from`, confidence 0-100, a real STIX pattern, then a full parse with stix2 so anything stix2
 rejects is rejected too. Messages follow the service's "Error for Property=<name>: ..." form.
 

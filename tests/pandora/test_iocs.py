@@ -1,4 +1,4 @@
-"""Indicator extraction on real-format alert lines (TRIAGE.md, "Extracting the attacker IP")."""
+"""Indicator extraction on real-format alert lines (docs/triage.md, "Extracting the attacker IP")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Entra ID stand-in, driven by msal as the product drives it (CONTRACTS.md 3)."""
+"""The Entra ID stand-in, driven by msal as the product drives it (docs/contracts.md 3)."""
 
 from __future__ import annotations
 

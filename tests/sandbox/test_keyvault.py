@@ -1,4 +1,4 @@
-"""The Key Vault emulator keeps CONTRACTS.md section 6: the 401 challenge, the secret shapes, 403 and 404.
+"""The Key Vault emulator keeps docs/contracts.md 6: the 401 challenge, the secret shapes, 403 and 404.
 
 The raw wire shapes are checked with requests; the flow with the real azure-keyvault-secrets client.
 """

@@ -1,4 +1,4 @@
-"""The MISP sandbox pinned to CONTRACTS.md section 2, with PyMISP itself as the client."""
+"""The MISP sandbox pinned to docs/contracts.md section 2, with PyMISP itself as the client."""
 
 from __future__ import annotations
 

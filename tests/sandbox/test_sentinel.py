@@ -1,4 +1,4 @@
-"""The Sentinel upload and legacy upload APIs of the sandbox (CONTRACTS.md 4), with msal + requests."""
+"""The Sentinel upload and legacy upload APIs of the sandbox (docs/contracts.md 4), with msal + requests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Sentinel management (ARM) API of the sandbox: queryIndicators, paging, DELETE, lag (CONTRACTS.md 5)."""
+"""The sandbox's Sentinel management (ARM) API: queryIndicators, paging, DELETE, lag (docs/contracts.md 5)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Differential test against the oracle, misp-stix (MISPtoSTIX21Parser), on the seven shared events.
 
 For every top-level attribute both converters turn into an indicator, the meaning (object type,
-property, value) must agree once MAPPING.md's deliberate differences are mapped:
+property, value) must agree once docs/mapping.md's deliberate differences are mapped:
 - the oracle's network-traffic:src_ref/dst_ref (type + value) is our ipv4-addr / ipv6-addr:value;
 - its email-message:from_ref / to_refs[*] is our email-addr:value;
 - its domain-name:resolves_to_refs[*].value is our separate IP indicator;
@@ -61,7 +61,7 @@ def _family(value: str) -> str:
 
 
 def translate(oracle: list[Triple], *, split: bool) -> set[Triple]:
-    """The oracle's comparisons written the way MAPPING.md says this project writes them."""
+    """The oracle's comparisons written the way docs/mapping.md says this project writes them."""
     out: set[Triple] = set()
     has_hash = any(path.startswith("hashes.") for _obj, path, _value in oracle)
     for obj, path, raw in oracle:
@@ -127,7 +127,7 @@ def test_every_top_level_indicator_is_also_one_for_the_oracle(name: str) -> None
 
 
 def test_translation_covers_each_listed_difference() -> None:
-    # A guard that the mapping above really maps: each oracle form from MAPPING.md, translated.
+    # A guard that the mapping above really maps: each oracle form from docs/mapping.md, translated.
     cases = {
         "[network-traffic:src_ref.type = 'ipv4-addr' AND network-traffic:src_ref.value = '192.0.2.1'"
         " AND network-traffic:src_port = '80']": {("ipv4-addr", "value", "192.0.2.1")},

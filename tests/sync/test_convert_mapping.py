@@ -1,4 +1,4 @@
-"""MAPPING.md, row by row and rule by rule: MISP attribute -> STIX 2.1 indicator for Sentinel."""
+"""docs/mapping.md, row by row and rule by rule: MISP attribute -> STIX 2.1 indicator for Sentinel."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Indicators from a raw SIEM alert: the attacker's address first, then URLs, domains, emails, hashes.
 
-Order of evidence (TRIAGE.md, "Extracting the attacker IP"): refang; known JSON fields; addresses
+Order of evidence (docs/triage.md, "Extracting the attacker IP"): refang; known JSON fields; addresses
 after a keyword in a known log format (anchors); a guarded scan of the whole text. Pure code: the
 caller passes the agent's own addresses and the networks never to report.
 """

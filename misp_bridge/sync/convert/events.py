@@ -1,4 +1,4 @@
-"""Which attributes of one MISP event are considered (MAPPING.md), and their tags, as pure functions.
+"""Which attributes of one MISP event are considered (docs/mapping.md), and their tags, as pure functions.
 
 MISP exports differ by version and by feed: fields may be missing, and flags come as booleans,
 0/1 or strings. A missing field takes its documented default here so no event fails on a gap.

@@ -1,4 +1,4 @@
-"""MISP attribute type -> STIX 2.1 pattern, as tables (MAPPING.md "Pattern table").
+"""MISP attribute type -> STIX 2.1 pattern, as tables (docs/mapping.md "Pattern table").
 
 Every pattern Sentinel is meant to match holds ONE equality comparison: Sentinel only fills the
 observable it matches on for such patterns. Composite types (``a|b``) therefore split into the useful
