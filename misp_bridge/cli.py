@@ -23,7 +23,7 @@ from typing import TextIO
 
 from misp_bridge.errors import BridgeError, ConfigErrors, UsageError
 from misp_bridge.output import logs
-from misp_bridge.output.redact import redact
+from misp_bridge.output.redact import clean
 
 log = logging.getLogger("misp_bridge.cli")
 
@@ -86,14 +86,19 @@ def run_command(command: Command, argv: Sequence[str] | None, env: Environment |
     except SystemExit as exc:  # argparse printed usage (or help) already
         return int(exc.code) if isinstance(exc.code, int) else command.usage_code
     except UsageError as exc:  # parsers that raise instead of exiting
-        env.stderr.write(f"{command.prog}: error: {redact(str(exc))}\n")
+        env.stderr.write(f"{command.prog}: error: {clean(str(exc))}\n")
         return command.usage_code
     logs.configure(None, verbose=bool(getattr(args, "verbose", False)), stream=env.stderr)
     try:
         return int(command.run(args, env))
     except UsageError as exc:
-        env.stderr.write(f"{command.prog}: error: {redact(message_for(exc))}\n")
+        env.stderr.write(f"{command.prog}: error: {clean(message_for(exc))}\n")
         return command.usage_code
+    except ConfigErrors as exc:
+        log.error("configuration has errors:")  # noqa: TRY400 - no traceback wanted
+        for error in exc.errors:  # one record per setting: a record is one line
+            log.error("  - %s", error)  # noqa: TRY400 - expected errors get one line, no traceback
+        return exit_code_for(exc, command.exits, command.unexpected_code)
     except BridgeError as exc:
         log.error("%s", message_for(exc))  # noqa: TRY400 - expected errors get one line, no traceback
         return exit_code_for(exc, command.exits, command.unexpected_code)
@@ -104,7 +109,7 @@ def run_command(command: Command, argv: Sequence[str] | None, env: Environment |
         logs.file_only(log, "unexpected error", exc)
         where = ", ".join(str(p) for p in logs.log_files()) or "no log file was configured"
         env.stderr.write(
-            f"{command.prog}: error: unexpected {type(exc).__name__}: {redact(message_for(exc))} "
+            f"{command.prog}: error: unexpected {type(exc).__name__}: {clean(message_for(exc))} "
             f"(details in the log file: {where})\n"
         )
         return command.unexpected_code

@@ -1,8 +1,11 @@
 """Logging for the command-line tools: a log file of their own plus short lines on stderr.
 
-Every handler carries the redacting filter, so a registered secret or a bearer token never reaches
-either output. `file_only` writes a record to the log file alone: a traceback that must not reach
-stderr, or a line stderr already got in another form.
+Every handler carries the redacting filter (misp_bridge/output/redact.py): a registered secret, a bearer
+token or a URL password never reaches either output, and control characters are escaped, so one record
+is one line. The log file is created 0600 and never through a symlink (misp_bridge/output/files.py).
+PyMISP's own records (it logs whole request bodies on a 5xx) go to the log file only, masked and cut
+short: stderr keeps the tools' own one-line messages. `file_only` writes a record to the log file
+alone: a traceback that must not reach stderr, or a line stderr already got in another form.
 """
 
 from __future__ import annotations
@@ -12,10 +15,43 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from misp_bridge.output.files import open_text
 from misp_bridge.output.redact import RedactingFilter
 
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PACKAGE_LOGGER = "misp_bridge"
+# Libraries whose records reach the log file only (never stderr), cut to LIBRARY_RECORD_MAX characters.
+LIBRARY_LOGGERS = ("pymisp",)
+LIBRARY_RECORD_MAX = 2000
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """A FileHandler whose file is created 0600 and never opened through a symlink."""
+
+    def _open(self) -> TextIO:  # type: ignore[override]
+        return open_text(Path(self.baseFilename), "a")  # type: ignore[return-value]
+
+
+class _Truncating(logging.Filter):
+    """Cuts a library's record (after redaction) so one request body cannot flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if len(text) > LIBRARY_RECORD_MAX:
+            record.msg = f"{text[:LIBRARY_RECORD_MAX]}... ({len(text) - LIBRARY_RECORD_MAX} more characters)"
+            record.args = None
+        return True
+
+
+def _route_libraries(file_handler: logging.Handler | None) -> None:
+    for name in LIBRARY_LOGGERS:
+        library = logging.getLogger(name)
+        for handler in list(library.handlers):
+            library.removeHandler(handler)
+        library.propagate = False
+        library.setLevel(logging.WARNING)
+        library.filters = [_Truncating()]
+        library.addHandler(file_handler if file_handler is not None else logging.NullHandler())
 
 
 def configure(
@@ -41,18 +77,20 @@ def configure(
     stderr.addFilter(redactor)
     logger.addHandler(stderr)
 
+    file_handler: logging.Handler | None = None
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(log_file, encoding="utf-8")
+            file_handler = PrivateFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             logger.warning(
-                "cannot write the log file %s (%s); logging to stderr only", log_file, exc.strerror
+                "cannot write the log file %s (%s); logging to stderr only", log_file, exc.strerror or exc
             )
         else:
             file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
             file_handler.addFilter(redactor)
             logger.addHandler(file_handler)
+    _route_libraries(file_handler)
     return logger
 
 
