@@ -9,7 +9,7 @@ import pytest
 
 from misp_bridge.errors import AttackDataError, BridgeError, UnknownTechnique
 from misp_bridge.pandora.triage import attack
-from misp_bridge.pandora.triage.attack import Technique, galaxy_tag, load_techniques
+from misp_bridge.pandora.triage.attack import Technique, current_id, galaxy_tag, load_techniques
 
 PACKAGE_DIR = Path(attack.__file__).resolve().parent
 
@@ -121,3 +121,23 @@ def test_broken_table_is_reported(tmp_path: Path, content: str, problem: str) ->
         load_techniques(path)
     assert str(caught.value).startswith(f"{path.resolve()}: {problem}")
     assert str(caught.value).endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("given", "now"),
+    [
+        pytest.param("T1070.001", "T1685.005", id="revoked-to-replacement"),
+        pytest.param("T1562.001", "T1685", id="revoked-sub-to-new-parent"),
+        pytest.param("T1110.001", "T1110.001", id="current-stays"),
+        pytest.param("T9999", "T9999", id="unknown-stays"),
+    ],
+)
+def test_current_id_follows_the_galaxy_revocations(given: str, now: str) -> None:
+    assert current_id(given) == now
+
+
+def test_every_revocation_points_at_a_known_current_technique() -> None:
+    table = load_techniques()
+    revoked = [t for t in table.values() if t.revoked_by]
+    assert len(revoked) > 150
+    assert all(not table[current_id(t.id)].revoked for t in revoked)

@@ -33,6 +33,7 @@ class Technique:
     tactics: tuple[str, ...]
     revoked: bool
     deprecated: bool
+    revoked_by: str | None = None  # the technique that replaced a revoked one (the galaxy's relation)
 
     @property
     def galaxy_tag(self) -> str:
@@ -52,6 +53,7 @@ def _technique(source: str, technique_id: str, raw: Any) -> Technique:
         tactics=tuple(str(t) for t in tactics),
         revoked=raw.get("revoked") is True,
         deprecated=raw.get("deprecated") is True,
+        revoked_by=str(raw["revoked_by"]) if raw.get("revoked_by") else None,
     )
 
 
@@ -73,6 +75,18 @@ def _load(path: Path) -> Mapping[str, Technique]:
 def load_techniques(path: Path | None = None) -> Mapping[str, Technique]:
     """The technique table (read once per path); the packaged copy unless a path is given."""
     return _load((path or PACKAGED_TABLE).resolve())
+
+
+def current_id(technique_id: str) -> str:
+    """The id a technique goes by now: a revoked one's replacement (followed to the end), else itself."""
+    table = load_techniques()
+    seen = {technique_id}
+    while (technique := table.get(technique_id)) is not None and technique.revoked_by:
+        technique_id = technique.revoked_by
+        if technique_id in seen:  # a cycle in the data: stop rather than loop
+            break
+        seen.add(technique_id)
+    return technique_id
 
 
 def galaxy_tag(technique_id: str) -> str:
