@@ -392,6 +392,7 @@ def test_default_rule_on_realistic_alert(rule_id: str) -> None:
         galaxy_tags=_expected_tags(techniques),
         ioc_side=side,  # type: ignore[arg-type]
         matched=(rule_id,),
+        to_ids=next(rule.to_ids for rule in RULES.rules if rule.id == rule_id),
     )
 
 

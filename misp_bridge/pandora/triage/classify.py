@@ -33,6 +33,7 @@ class TriageResult:
     galaxy_tags: tuple[str, ...]
     ioc_side: IocSide
     matched: tuple[str, ...]
+    to_ids: tuple[str, ...] = ()  # IOC types from the text the matching rules vouch for
 
 
 def _values_at(document: object, dotted: str) -> list[object]:
@@ -109,4 +110,5 @@ def classify(
         galaxy_tags=tuple(galaxy_tag(tid) for tid in techniques),
         ioc_side=first.ioc_side if first else NO_MATCH_SIDE,
         matched=tuple(rule.id for rule in matched),
+        to_ids=_unique(kind for rule in matched for kind in rule.to_ids),
     )
