@@ -171,7 +171,8 @@ def test_a_recovery_run_needs_agent_and_alert_name_prefixed(
 ) -> None:
     # A recovery prefixes field6 too ("[RECOVER]-t" would not even parse) and the key.
     argv = ["-u", "https://misp.invalid", "-k", "[RECOVER]k", "-a", "[RECOVER]web1", "-n", "[RECOVER]SSH",
-            "-d", "[RECOVER]x", "[RECOVER]-t", "[RECOVER]tlp:red", "--spool-dir", str(tmp_path / "spool")]  # fmt: skip
+            "-d", "[RECOVER]x", "[RECOVER]-t", "[RECOVER]tlp:red",
+            "--spool-dir", str(tmp_path / "spool")]  # fmt: skip
     assert main(argv) == 0
     assert capsys.readouterr().err == ""
     assert "Recovery run" in (tmp_path / "pandora_to_misp.log").read_text()

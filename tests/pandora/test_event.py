@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from misp_bridge.pandora.event import Alert, build_event, dedup_uuid, ip_attribute_uuid
-from misp_bridge.pandora.storable import MAX_VALUE_BYTES, unescape_4byte
 from misp_bridge.pandora.iocs import extract
+from misp_bridge.pandora.storable import MAX_VALUE_BYTES, unescape_4byte
 from misp_bridge.pandora.triage import classify, load_rules
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "pandora_sshd_event.json"

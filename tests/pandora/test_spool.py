@@ -142,8 +142,8 @@ def test_urls_are_normalised_without_credentials(given: str, expected: str) -> N
 def test_a_record_of_the_earlier_format_still_loads(tmp_path: Path) -> None:
     spool = spool_at(tmp_path)
     old = tmp_path / "000000000000001-old.json"
-    old.write_text(json.dumps({"event": {"uuid": "u", "info": "i"}, "misp_url": "https://m/", "first_seen": 1.0,
-                               "attempts": 2, "attacker_ip": None, "ip_attribute_uuid": None}))  # fmt: skip
+    old.write_text(json.dumps({"event": {"uuid": "u", "info": "i"}, "misp_url": "https://m/",
+                               "first_seen": 1.0, "attempts": 2, "attacker_ip": None}))  # fmt: skip
     held = spool.claim(old)
     assert held is not None
     loaded = spool.read(held)
