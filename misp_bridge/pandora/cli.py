@@ -360,6 +360,7 @@ def _send(args: argparse.Namespace, env: Environment, spools: Sequence[Spool], c
         spool, held, record = current
         verdict = sender.process(spool, held, record, fresh=True)
         if verdict == "stop":
+            tally.kept += 1
             log.warning("%s; the alert was kept in %s.", str(gateway.broken).rstrip("."), held.path)
     elif not args.flush_spool:
         verdict = _send_unkept(args, env, sender)

@@ -114,16 +114,10 @@ class MispGateway:
         return any(record_id in str(a.get("comment", "")) for a in attributes or [] if isinstance(a, Mapping))
 
     def add_event(self, event: Mapping[str, Any]) -> Added:
-        """'created', or 'exists' when MISP already holds an event with this uuid."""
-
-        def send(client: Any) -> Any:
-            from pymisp import MISPEvent
-
-            misp_event = MISPEvent()
-            misp_event.load({"Event": dict(event)})
-            return client.add_event(misp_event, pythonify=False)
-
-        reply = self._call("the event", send)
+        """'created', or 'exists' when MISP already holds an event with this uuid. An event PyMISP
+        cannot load raises its own error (not a MispError): the caller's record is unusable."""
+        misp_event = as_misp_event(event)
+        reply = self._call("the event", lambda client: client.add_event(misp_event, pythonify=False))
         found = error_of(reply)
         if found is not None and found[0] == 404 and EVENT_EXISTS in reason_of(found[1]):
             return "exists"
@@ -141,6 +135,15 @@ class MispGateway:
         # A refused sighting ALSO comes back as a 200 {"message": "Could not add the Sighting ..."}.
         if not isinstance(body, Mapping) or "Sighting" not in body:
             raise MispRejected("the sighting", None, reason_of(body))
+
+
+def as_misp_event(event: Mapping[str, Any]) -> Any:
+    """The event as PyMISP's MISPEvent (raises PyMISP's own errors for an event it cannot load)."""
+    from pymisp import MISPEvent
+
+    misp_event = MISPEvent()
+    misp_event.load({"Event": dict(event)})
+    return misp_event
 
 
 def _report_dropped(sent: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
@@ -254,6 +257,7 @@ class Sender:
 
     def _build(self, record: SpoolRecord) -> BuiltEvent | None:
         if record.alert is None:
+            as_misp_event(record.event or {})  # an earlier version's event: usable only if PyMISP loads it
             return None
         return assemble(
             record.alert,
