@@ -53,12 +53,18 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _verify_failed(exc: BaseException) -> bool:
+    """A certificate that was checked and not trusted, as opposed to a handshake cut short (a server
+    or proxy closing the connection, which is an outage, not a trust problem)."""
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc).lower()
+
+
 def translate(
     exc: BaseException, url: str, action: str, *, key_hint: str, tls_hint: str, url_hint: str
 ) -> MispError:
     """The project's error for anything PyMISP or requests raised while doing `action`."""
     cause = _root_cause(exc)
-    if isinstance(cause, requests.exceptions.SSLError):
+    if isinstance(cause, requests.exceptions.SSLError) and _verify_failed(cause):
         return MispTlsError(url, tls_hint)
     if isinstance(cause, requests.Timeout):
         return MispUnavailable(f"MISP at {url} timed out while {action}")
