@@ -47,7 +47,9 @@ def _root_cause(exc: BaseException) -> BaseException:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (requests.RequestException, MISPServerError, PyMISPUnexpectedResponse)):
+        if isinstance(
+            current, (requests.RequestException, MISPServerError, PyMISPUnexpectedResponse, MispError)
+        ):
             return current
         current = current.__cause__ or current.__context__
     return exc
@@ -64,6 +66,8 @@ def translate(
 ) -> MispError:
     """The project's error for anything PyMISP or requests raised while doing `action`."""
     cause = _root_cause(exc)
+    if isinstance(cause, MispError):
+        return cause  # ours, raised inside a PyMISP call (the plugin's budget ran out before a request)
     if isinstance(cause, requests.exceptions.SSLError) and _verify_failed(cause):
         return MispTlsError(url, tls_hint)
     if isinstance(cause, requests.Timeout):
