@@ -16,9 +16,10 @@ from pathlib import Path
 
 from misp_bridge.errors import TriageDataError
 from misp_bridge.pandora.event import NAMESPACE, Alert, BuiltEvent, build_event
-from misp_bridge.pandora.iocs import extract
+from misp_bridge.pandora.iocs import Extraction, extract
 from misp_bridge.pandora.spool import AlertFields
-from misp_bridge.pandora.triage import RuleSet, classify, load_rules
+from misp_bridge.pandora.triage import RuleSet, TriageResult, classify, load_rules
+from misp_bridge.pandora.triage.rules import NO_MATCH_CATEGORY, NO_MATCH_LEVEL, NO_MATCH_SIDE
 
 log = logging.getLogger("misp_bridge.pandora")
 
@@ -66,15 +67,23 @@ def alert_of(fields: AlertFields, url: str) -> Alert:
 def assemble(
     fields: AlertFields, url: str, *, first_seen: float, record_id: str, rules: RulesCache
 ) -> BuiltEvent:
-    """The event one alert becomes (pure but for reading the rules file)."""
+    """The event one alert becomes (pure but for reading the rules file). Should extraction or triage
+    fail on some text nobody foresaw, the alert still becomes an event: its raw text, without indicators
+    or techniques, and the log says why."""
     alert = alert_of(fields, url)
     ruleset = rules.get(fields.rules)
-    extraction = extract(
-        alert.data,
-        own_addresses=(*alert.agent_addresses, alert.agent),
-        never_report=alert.never_report,
-    )
-    triage = classify(alert.name, alert.data, ruleset, extraction.json_data)
+    try:
+        extraction = extract(
+            alert.data,
+            own_addresses=(*alert.agent_addresses, alert.agent),
+            never_report=alert.never_report,
+        )
+        triage = classify(alert.name, alert.data, ruleset, extraction.json_data)
+    except Exception as exc:  # noqa: BLE001 - the alert matters more than its triage
+        log.error("Triage of %r on %s failed (%s: %s); the event carries the raw text only.",  # noqa: TRY400
+                  alert.name, alert.agent, type(exc).__name__, exc)  # fmt: skip
+        extraction = Extraction(None, None, (), (), None)
+        triage = TriageResult(NO_MATCH_LEVEL, NO_MATCH_CATEGORY, (), (), NO_MATCH_SIDE, ())
     log.info("Triage of %r on %s: matched %s.", alert.name, alert.agent, ", ".join(triage.matched) or "none")
     return build_event(
         alert,

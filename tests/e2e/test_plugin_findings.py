@@ -93,11 +93,26 @@ def test_finding_2_undecodable_bytes_are_replaced_not_fatal(misp: MispSandbox, s
     assert event["info"].startswith("Pandora FMS: SSH brute force on m\ufffdquina")
 
 
-def test_finding_2_deeply_nested_json_is_just_text(misp: MispSandbox, spool: Path) -> None:
-    data = "[" * 2000 + "]" * 2000
+@pytest.mark.parametrize("opening", ['{"a": ', ""], ids=["in-an-object", "bare"])
+def test_finding_2_deeply_nested_json_is_just_text(misp: MispSandbox, spool: Path, opening: str) -> None:
+    """2,000 nested lists made json.loads raise RecursionError (triage read the data as JSON)."""
+    data = opening + "[" * 2000 + "]" * 2000 + ("}" if opening else "")
     assert alert(misp, spool, data) == 0
     [event] = misp.app.events()
     assert texts(event) == [data]
+
+
+def test_an_unforeseen_triage_failure_still_delivers_the_raw_alert(
+    misp: MispSandbox, spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RecursionError("some text nobody foresaw")
+
+    monkeypatch.setattr("misp_bridge.pandora.assemble.extract", broken)
+    assert alert(misp, spool, SSHD) == 0
+    [event] = misp.app.events()
+    assert [a["type"] for a in event["Attribute"]] == ["text"] and texts(event) == [SSHD]
+    assert "the event carries the raw text only" in log_of(spool)
 
 
 def test_finding_3_crafted_cron_text_is_sent_quickly(misp: MispSandbox, spool: Path) -> None:

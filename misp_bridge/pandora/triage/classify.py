@@ -71,7 +71,7 @@ def _as_json(alert_data: str) -> Mapping[str, Any] | None:
         return None
     try:
         parsed = json.loads(alert_data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
         return None
     return parsed if isinstance(parsed, dict) else None
 
