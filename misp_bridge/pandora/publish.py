@@ -229,7 +229,7 @@ class Sender:
         try:
             built = self._build(record)
         except Exception as exc:  # noqa: BLE001 - whatever makes a record unusable sends it to failed/
-            return self._fail(
+            return self.fail(
                 spool, held, record, f"it cannot be turned into an event ({type(exc).__name__}: {exc})"
             )
         try:
@@ -272,12 +272,12 @@ class Sender:
             return self._retry_later(spool, held, record, str(exc))
         if exc.status == 403 and BLOCKLISTED in exc.reason.lower():
             return self._blocklisted(spool, held, record, exc)
-        return self._fail(spool, held, record, str(exc))
+        return self.fail(spool, held, record, str(exc))
 
     def _blocklisted(self, spool: Spool, held: Held, record: SpoolRecord, exc: MispRejected) -> Verdict:
         built = self._build(record)
         event_uuid = built.uuid if built is not None else str((record.event or {}).get("uuid"))
-        verdict = self._fail(spool, held, record, str(exc), quiet=True)
+        verdict = self.fail(spool, held, record, str(exc), quiet=True)
         if spool.mark(f"blocklisted-{event_uuid}"):
             log.error(
                 "MISP refused event %s: its uuid is on MISP's event blocklist, so an analyst deleted that "
@@ -302,7 +302,7 @@ class Sender:
         attempts = record.attempts + 1
         self.straight_failures += 1
         if attempts >= MAX_ATTEMPTS:
-            return self._fail(
+            return self.fail(
                 spool, held, record, f"MISP failed on it {attempts} times; the last time: {reason}"
             )
         wait = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
@@ -316,7 +316,7 @@ class Sender:
         log.warning("%s The alert stays in %s and is tried again in %d s.", reason, spool.directory, wait)
         return "kept"
 
-    def _fail(
+    def fail(
         self, spool: Spool, held: Held, record: SpoolRecord | None, reason: str, *, quiet: bool = False
     ) -> Verdict:
         self.straight_failures = 0
@@ -346,7 +346,7 @@ def replay(sender: Sender, spools: Sequence[Spool], budget: Budget) -> None:
             try:
                 record = spool.read(held)
             except SpoolError as exc:
-                sender._fail(spool, held, None, str(exc))
+                sender.fail(spool, held, None, str(exc))
                 continue
             if record.misp_url != url:
                 held.close()

@@ -31,8 +31,12 @@ def test_write_makes_one_private_file_and_no_temp(tmp_path: Path) -> None:
     assert stat.S_IMODE(held.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(spool.directory.stat().st_mode) == 0o700
     assert [p.name for p in spool.directory.iterdir()] == [held.path.name]
-    assert spool.read(held) == record().__class__(
-        **{**record().__dict__, "record_id": spool.read(held).record_id}
+    read = spool.read(held)
+    assert (read.alert, read.misp_url, read.first_seen, read.attempts) == (
+        record().alert,
+        "https://m",
+        NOW,
+        0,
     )
     assert "key" not in held.path.read_text()
 
