@@ -230,11 +230,13 @@ class Spool:
             os.write(fd, _encode(record))
             os.fsync(fd)
             os.replace(tmp, path)
-        except OSError as exc:
+        except BaseException as exc:  # a SIGTERM too: no temporary file is left behind
             os.close(fd)
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise SpoolError(path, f"cannot be written ({exc.strerror or exc})") from exc
+            if isinstance(exc, OSError):
+                raise SpoolError(path, f"cannot be written ({exc.strerror or exc})") from exc
+            raise
         return Held(path, fd)
 
     def update(self, held: Held, record: SpoolRecord) -> None:

@@ -172,6 +172,23 @@ def test_finding_5_an_unusable_spool_falls_back_to_the_users_own(misp: MispSandb
     assert kept(state / "pandora_to_misp" / "spool") == []
 
 
+def test_flush_spool_drains_the_configured_and_the_per_user_spool(misp: MispSandbox, tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o777)
+    spool.chmod(0o777)  # untrusted for now: the first alert goes to the per-user spool
+    env = Environment(env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    misp.app.faults.down = True
+    assert main(argv(misp, spool, "-a", "web1", "-n", "SSH", "-d", SSHD), env=env) == 1
+    spool.chmod(0o700)  # fixed by the operator: the second goes to the configured spool
+    assert main(argv(misp, spool, "-a", "web2", "-n", "SSH", "-d", SSHD), env=env) == 1
+    fallback = tmp_path / "state" / "pandora_to_misp" / "spool"
+    assert len(kept(spool)) == 1 and len(kept(fallback)) == 1
+    misp.app.faults.down = False
+    assert main(argv(misp, spool, "--flush-spool"), env=env) == 0
+    assert len(misp.app.events()) == 2
+    assert kept(spool) == [] and kept(fallback) == []
+
+
 def test_finding_5_with_no_spool_at_all_the_alert_is_still_sent(misp: MispSandbox, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     env = Environment(env={"XDG_STATE_HOME": str(tmp_path / "file" / "state")})
