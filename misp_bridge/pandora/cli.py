@@ -308,12 +308,14 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         stream=env.stderr,
         fallback=None if fallback is None else fallback / LOG_NAME,
     )
+    # The deadline counts from here, not from the first request: spooling and triage are part of the run.
+    budget = Budget(args.timeout, env.monotonic)
     with Signals() as signals:
         with signals.hold():
             spools, problems = _spools(spool_dir, env)
             ahead = None if args.flush_spool else _write_ahead(args, spools, problems, env)
         try:
-            return _send(args, env, spools, ahead)
+            return _send(args, env, spools, ahead, budget)
         except Terminated:
             where = f"the alert stays in {ahead[1].path}" if ahead is not None else "nothing was kept"
             log.warning("Stopped by SIGTERM (Pandora's alert timeout?); %s.", where)
@@ -339,7 +341,9 @@ def _write_ahead(
     return None
 
 
-def _send(args: argparse.Namespace, env: Environment, spools: Sequence[Spool], current: Ahead | None) -> int:
+def _send(
+    args: argparse.Namespace, env: Environment, spools: Sequence[Spool], current: Ahead | None, budget: Budget
+) -> int:
     key = resolve_key(args, env.env)
     register_secret(key)
     verify: bool | str = args.ca_bundle or not args.insecure
@@ -351,7 +355,6 @@ def _send(args: argparse.Namespace, env: Environment, spools: Sequence[Spool], c
         )  # fmt: skip
     rules = RulesCache()
     rules.require(None if args.rules is None else str(args.rules.resolve()))  # a bad file: exit 2 now
-    budget = Budget(args.timeout, env.monotonic)
     gateway = MispGateway(args.url, key, budget, verify=verify)
     tally = Tally()
     sender = Sender(gateway, rules, tally)
@@ -363,30 +366,16 @@ def _send(args: argparse.Namespace, env: Environment, spools: Sequence[Spool], c
             tally.kept += 1
             log.warning("%s; the alert was kept in %s.", str(gateway.broken).rstrip("."), held.path)
     elif not args.flush_spool:
-        verdict = _send_unkept(args, env, sender)
+        unkept = SpoolRecord(
+            misp_url=normalise_url(args.url), first_seen=env.clock(), alert=alert_fields(args)
+        )
+        verdict = sender.send_unkept(unkept)
     replay(sender, spools, budget)
     report_elsewhere(tally, gateway.url)
     left = sum(1 for spool in spools for _ in spool.pending()) if args.flush_spool else 0
     log.info("Done: %d created, %d sighted, %d replayed, %d kept, %d failed.",
              tally.created, tally.sighted, tally.replayed, tally.kept, tally.failed)  # fmt: skip
     return exit_code(verdict, left)
-
-
-def _send_unkept(args: argparse.Namespace, env: Environment, sender: Sender) -> Verdict:
-    """No spool could be written: send the alert directly, once."""
-    from misp_bridge.errors import MispError
-    from misp_bridge.pandora.publish import send_built
-
-    record = SpoolRecord(misp_url=normalise_url(args.url), first_seen=env.clock(), alert=alert_fields(args))
-    built = assemble(record.alert, record.misp_url, first_seen=record.first_seen,  # type: ignore[arg-type]
-                     record_id=record.record_id, rules=sender.rules)  # fmt: skip
-    try:
-        result = send_built(sender.gateway, built, record.first_seen)
-    except MispError as exc:
-        log.error("%s The alert could not be kept anywhere and is lost.", exc)  # noqa: TRY400 - one line
-        return "failed"
-    log.info("Event %s %s (%s).", built.uuid, result, built.event.get("info"))
-    return "sent"
 
 
 COMMAND = Command(PROG, build_parser, run, EXIT_FOR, usage_code=PluginExit.USAGE)

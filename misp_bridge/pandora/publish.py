@@ -255,6 +255,18 @@ class Sender:
         log.info("Event %s %s (%s).", uuid, result, info)
         return "sent"
 
+    def send_unkept(self, record: SpoolRecord) -> Verdict:
+        """No spool could be written: send the alert directly, once; lost if MISP cannot take it now."""
+        try:
+            built = self._build(record)
+            result = "created" if built is None else send_built(self.gateway, built, record.first_seen)
+        except MispError as exc:
+            log.error("%s The alert could not be kept anywhere and is lost.", exc)  # noqa: TRY400 - one line
+            return "failed"
+        if built is not None:
+            log.info("Event %s %s (%s).", built.uuid, result, built.event.get("info"))
+        return "sent"
+
     def _build(self, record: SpoolRecord) -> BuiltEvent | None:
         if record.alert is None:
             as_misp_event(record.event or {})  # an earlier version's event: usable only if PyMISP loads it
