@@ -48,6 +48,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/plugin_latency.py
+	$(BIN)/python bench/plugin_slow_misp.py
+	$(BIN)/python bench/regex_worst_case.py
 	$(BIN)/python bench/convert.py
 	$(BIN)/python bench/upload_throughput.py
 	$(BIN)/python bench/memory.py

@@ -24,6 +24,7 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   ├── MispTlsError             the server's certificate is not trusted
     │   ├── MispBadReply             a 2xx that is not JSON (a login page, a proxy)
     │   └── MispUnavailable          down, slow, 5xx: worth retrying later
+    │       ├── MispServerFailed     ... MISP answered 5xx (it is up, but failed on this request)
     │       └── BudgetSpent          the plugin's time budget ran out before MISP could be tried
     ├── SentinelError                Sentinel, its management API or Entra ID refused something
     │   ├── AuthError                Entra ID gave no token (AADSTS explained)
@@ -208,6 +209,10 @@ class MispBadReply(MispError):
             f"MISP at {url} answered something that is not JSON while {action} (a login page or a proxy?); "
             f"{hint}"
         )
+
+
+class MispServerFailed(MispUnavailable):
+    """MISP answered 5xx: it is reachable but failed on this request (the request may be the cause)."""
 
 
 class BudgetSpent(MispUnavailable):

@@ -72,6 +72,10 @@ class Faults:
     - drops: how many next requests get their connection closed without a reply.
     - html: how many next requests get a 200 with an HTML body.
     - down: every request is dropped while True.
+    - lost: how many next requests are carried out but get their connection closed instead of the
+      reply (the server did the work; the client cannot know).
+    - drip: seconds between the bytes of every reply (a server that answers a byte at a time, which
+      no socket read timeout catches).
     - only: if set, faults apply only to request paths matching this regex.
     """
 
@@ -80,6 +84,8 @@ class Faults:
     drops: int = 0
     html: int = 0
     down: bool = False
+    lost: int = 0
+    drip: float = 0.0
     only: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -90,6 +96,8 @@ class Faults:
             self.drops = 0
             self.html = 0
             self.down = False
+            self.lost = 0
+            self.drip = 0.0
             self.only = None
 
     def take(self, path: str) -> str | int | None:
@@ -107,6 +115,9 @@ class Faults:
                 return "html"
             if self.statuses:
                 return self.statuses.pop(0)
+            if self.lost > 0:
+                self.lost -= 1
+                return "lost"
         return None
 
 
@@ -150,6 +161,10 @@ class App:
             return Response(200, b"<html><body>Login</body></html>", {"Content-Type": "text/html"})
         if isinstance(fault, int):
             return self.error_body(fault)
+        reply = self._route(request)
+        return DROP if fault == "lost" else reply
+
+    def _route(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         for route_method, regex, handler in self._routes:
             if route_method not in (request.method, method):
@@ -192,9 +207,26 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(response.body)))
+        drip = self.server.app.faults.drip
+        if drip:
+            self._drip(response.body if self.command != "HEAD" else b"", drip)
+            return
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
+
+    def _drip(self, body: bytes, seconds: float) -> None:
+        """Send the reply one byte every `seconds` (the headers first, then the body)."""
+        buffered: list[bytes] = getattr(self, "_headers_buffer", [])
+        head = b"".join([*buffered, b"\r\n"])
+        self._headers_buffer: list[bytes] = []
+        for byte in head + body:
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(seconds)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 

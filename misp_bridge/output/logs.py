@@ -3,9 +3,11 @@
 Every handler carries the redacting filter (misp_bridge/output/redact.py): a registered secret, a bearer
 token or a URL password never reaches either output, and control characters are escaped, so one record
 is one line. The log file is created 0600 and never through a symlink (misp_bridge/output/files.py).
-PyMISP's own records (it logs whole request bodies on a 5xx) go to the log file only, masked and cut
-short: stderr keeps the tools' own one-line messages. `file_only` writes a record to the log file
-alone: a traceback that must not reach stderr, or a line stderr already got in another form.
+PyMISP's own records (it logs whole request bodies on a 5xx) and Python warnings (urllib3's
+InsecureRequestWarning, a library's DeprecationWarning: `warnings` would print them on stderr) go
+to the log file only, masked and cut short: stderr keeps the tools' own one-line messages.
+`file_only` writes a record to the log file alone: a traceback that must not reach stderr, or a line
+stderr already got in another form.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from misp_bridge.output.redact import RedactingFilter
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PACKAGE_LOGGER = "misp_bridge"
 # Libraries whose records reach the log file only (never stderr), cut to LIBRARY_RECORD_MAX characters.
-LIBRARY_LOGGERS = ("pymisp",)
+LIBRARY_LOGGERS = ("pymisp", "py.warnings")
 LIBRARY_RECORD_MAX = 2000
 
 
@@ -61,8 +63,10 @@ def configure(
     stderr_level: int = logging.WARNING,
     stream: TextIO | None = None,
     logger_name: str = PACKAGE_LOGGER,
+    fallback: Path | None = None,
 ) -> logging.Logger:
-    """Set up the package logger; returns it. A log file that cannot be opened is reported on stderr."""
+    """Set up the package logger; returns it. A log file that cannot be opened is replaced by
+    `fallback` (when given and usable), else reported on stderr."""
     logger = logging.getLogger(logger_name)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -80,18 +84,28 @@ def configure(
     file_handler: logging.Handler | None = None
     if log_file is not None:
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = PrivateFileHandler(log_file, encoding="utf-8")
+            file_handler = _open_log(log_file)
         except OSError as exc:
-            logger.warning(
-                "cannot write the log file %s (%s); logging to stderr only", log_file, exc.strerror or exc
-            )
-        else:
+            try:
+                file_handler = _open_log(fallback) if fallback is not None else None
+            except OSError:
+                file_handler = None
+            if file_handler is None:
+                logger.warning(
+                    "cannot write the log file %s (%s); logging to stderr only", log_file, exc.strerror or exc
+                )
+        if file_handler is not None:
             file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
             file_handler.addFilter(redactor)
             logger.addHandler(file_handler)
     _route_libraries(file_handler)
+    logging.captureWarnings(True)
     return logger
+
+
+def _open_log(path: Path) -> logging.Handler:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return PrivateFileHandler(path, encoding="utf-8")
 
 
 def log_files() -> list[Path]:

@@ -1,8 +1,16 @@
-"""The command line of pandora_to_misp.py: argv -> Alert -> extract -> classify -> build -> deliver.
+"""The command line of pandora_to_misp.py: argv -> the alert kept in the spool -> event -> MISP.
 
-Pandora discards stdout, logs stderr and only logs the exit code, so a bad argument is one line on
-stderr with exit 2, everything else goes to the plugin's own log file, and no traceback ever escapes
-(the shared runner, misp_bridge/cli.py, guarantees it). Errors become exit codes through EXIT_FOR.
+Lifecycle of one run (docs/pandora.md has the operator's view):
+
+1. read argv tolerantly (intake.py): whatever the shell split, the alert is read; a recovery run (agent
+   and alert name both prefixed `[RECOVER]` by Pandora) stops here with exit 0;
+2. check the options (a wrong one is one line on stderr, exit 2: the command definition needs fixing);
+3. write-ahead: the alert is written to the spool before anything can fail (the configured spool, else
+   the per-user one); SIGTERM waits while it is written;
+4. find the key (-k, --key-file, MISP_KEY) and the rules, build the event, send it within the budget
+   (a watchdog ends any request at the deadline), remove the record; then replay what the spools hold;
+5. exit 0 (sent), 1 (kept in the spool, or in failed/), 2 (usage, with the alert kept when it got that
+   far). Pandora logs stderr as errors, so a run that sent its alert prints nothing there.
 """
 
 from __future__ import annotations
@@ -12,32 +20,43 @@ import ipaddress
 import json
 import logging
 import os
+import pwd
+import stat
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from misp_bridge.cli import Command, Environment, run_command
-from misp_bridge.errors import BridgeError, TriageDataError, UsageError
+from misp_bridge.errors import BridgeError, SpoolError, TriageDataError, UsageError
 from misp_bridge.exitcodes import PluginExit
 from misp_bridge.output import logs
 from misp_bridge.output.redact import register_secret
-from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS, Alert, BuiltEvent
-from misp_bridge.pandora.iocs.ip import IPNetwork
-from misp_bridge.pandora.publish import Budget, MispGateway, deliver
-from misp_bridge.pandora.spool import Spool, SpoolRecord
+from misp_bridge.pandora.assemble import RulesCache, assemble
+from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS
+from misp_bridge.pandora.intake import RECOVER, read_argv
+from misp_bridge.pandora.publish import (
+    MispGateway,
+    Sender,
+    Tally,
+    Verdict,
+    exit_code,
+    replay,
+    report_elsewhere,
+)
+from misp_bridge.pandora.spool import AlertFields, Held, Spool, SpoolRecord, normalise_url
+from misp_bridge.pandora.watchdog import Budget, Signals, Terminated
 
 PROG = "pandora_to_misp.py"
 ROOT = Path(__file__).resolve().parents[2]  # where pandora_to_misp.py sits, beside the package
 SYSTEM_SPOOL = Path("/var/spool/pandora_to_misp")
 SYSTEM_LOG = Path("/var/log/pandora/pandora_to_misp.log")
 LOG_NAME = "pandora_to_misp.log"
-RECOVER = "[RECOVER]"
+STATE_NAME = "pandora_to_misp"
 KEY_ENV = "MISP_KEY"
 PANDORA_KILL = 15.0  # Pandora's global_alert_timeout
 
 log = logging.getLogger("misp_bridge.pandora")
-
 
 # Exception class -> exit code; the first class that matches wins.
 EXIT_FOR: tuple[tuple[type[BaseException], int], ...] = (
@@ -47,18 +66,21 @@ EXIT_FOR: tuple[tuple[type[BaseException], int], ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage and exiting (the runner prints one line), and
-    that takes a recovery run's arguments as they come (they may not parse)."""
+    """argparse behind the tolerant reading of intake.py; raises instead of printing usage."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: object = None) -> argparse.Namespace:  # type: ignore[override]
-        words = list(sys.argv[1:] if args is None else args)
-        if any(item.startswith(RECOVER) for item in words):
-            spool_dir, log_file = _loose_paths(words)
-            return argparse.Namespace(recovery=True, spool_dir=spool_dir, log_file=log_file)
-        parsed = super().parse_args(words)
+        intake = read_argv(list(sys.argv[1:] if args is None else args))
+        if intake.is_recovery():
+            given = {name: intake.get(name) for name in ("--spool-dir", "--log-file")}
+            return argparse.Namespace(
+                recovery=True,
+                spool_dir=Path(given["--spool-dir"]) if given["--spool-dir"] else None,
+                log_file=Path(given["--log-file"]) if given["--log-file"] else None,
+            )
+        parsed = super().parse_args(intake.argv())
         parsed.recovery = False
         return parsed
 
@@ -88,9 +110,9 @@ def _one_of(choices: Sequence[str], what: str) -> Callable[[str], str]:
     return convert
 
 
-def _network(text: str) -> IPNetwork:
+def _network(text: str) -> str:
     try:
-        return ipaddress.ip_network(text.strip(), strict=False)
+        return str(ipaddress.ip_network(text.strip(), strict=False))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a network such as 192.0.2.0/24") from None
 
@@ -123,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Turn a Pandora FMS alert into a triaged MISP event.")
     add = parser.add_argument
     add("-u", "--url", help="MISP URL, e.g. https://misp.example.org (required unless --dry-run)")
-    add("-k", "--key", help=f"MISP API key (may be empty when {KEY_ENV} is set; not needed with --dry-run)")
+    add("-k", "--key", help=f"MISP API key (visible in ps: prefer --key-file or {KEY_ENV})")
+    add("--key-file", type=Path, help="a file holding the MISP API key (keeps it out of the process list)")
     add("-a", "--agent", help="agent name (_agent_)")
     add("-n", "--alert-name", help="alert name (_alert_name_)")
     add("-d", "--alert-data", help="raw alert data (_data_)")
@@ -131,13 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("-s", "--sharing", type=_in_range(0, 3, "sharing"), default=0, help="event distribution 0-3")
     add("-l", "--threat-level", type=_in_range(1, 3, "the threat level"), help="1 High, 2 Medium, 3 Low")
     add("-c", "--category", type=_one_of(IP_CATEGORIES, "the category"))
-    # nargs="+": an unquoted "-g SOC-Team, Critical-Alert" in field 6 arrives as two words.
-    add("-g", "--tags", nargs="+", action="extend", default=[], help="extra tags, comma-separated")
+    add("-g", "--tags", action="append", default=[], help="extra tags, comma-separated")
     add("--agent-address", action="append", default=[], help="the agent's own address (repeatable)")
     add("--never-report", type=_network, action="append", default=[], help="CIDR never reported")
     add("--rules", type=Path, help="a triage rules file (TOML)")
-    add("--spool-dir", type=Path, help="where unsent events wait")
-    add("--flush-spool", action="store_true", help="send spooled events and exit")
+    add("--spool-dir", type=Path, help="where alerts wait until MISP has them")
+    add("--flush-spool", action="store_true", help="send spooled alerts and exit")
     add("--dry-run", action="store_true", help="print the MISP event this alert would create; send nothing")
     add("--timeout", type=_seconds, default=10.0, help="total seconds for the run (default 10)")
     add("--dedup-hours", type=_hours, default=24.0, help="duplicate window in hours (0 = off)")
@@ -148,10 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --- where things go ------------------------------------------------------------------------------
+
+
 def default_spool_dir() -> Path:
     beside = ROOT / "spool"
     usable = beside if beside.is_dir() else ROOT
     return beside if os.access(usable, os.W_OK) else SYSTEM_SPOOL
+
+
+def state_dir(env: Mapping[str, str]) -> Path | None:
+    """The running user's own state directory ($XDG_STATE_HOME or ~/.local/state)/pandora_to_misp."""
+    base = env.get("XDG_STATE_HOME", "").strip()
+    if base and Path(base).is_absolute():
+        return Path(base) / STATE_NAME
+    home = env.get("HOME", "").strip()
+    if not home:
+        try:
+            home = pwd.getpwuid(os.geteuid()).pw_dir
+        except KeyError:
+            return None
+    return Path(home) / ".local" / "state" / STATE_NAME if home else None
 
 
 def _log_file(spool_dir: Path, given: Path | None) -> Path:
@@ -160,17 +199,28 @@ def _log_file(spool_dir: Path, given: Path | None) -> Path:
     return SYSTEM_LOG if spool_dir == SYSTEM_SPOOL else spool_dir.parent / LOG_NAME
 
 
-def _loose_paths(argv: Sequence[str]) -> tuple[Path | None, Path | None]:
-    """--spool-dir and --log-file from arguments that may not parse (a recovery run)."""
-    found: dict[str, Path] = {}
-    for index, item in enumerate(argv[:-1]):
-        if item in ("--spool-dir", "--log-file"):
-            found[item] = Path(argv[index + 1])
-    return found.get("--spool-dir"), found.get("--log-file")
+def _spools(configured: Path, env: Environment) -> tuple[list[Spool], list[str]]:
+    """The spools this run may use, the configured one first, and why one was left out."""
+    found: list[Spool] = []
+    problems: list[str] = []
+    fallback = state_dir(env.env)
+    for directory in (configured, None if fallback is None else fallback / "spool"):
+        if directory is None or any(s.directory == directory for s in found):
+            continue
+        spool = Spool(directory, clock=env.clock)
+        try:
+            spool.ensure()
+        except SpoolError as exc:
+            problems.append(str(exc))
+            continue
+        found.append(spool)
+    return found, problems
 
 
-def _validate(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """Cross-argument checks; the API key to use."""
+# --- the arguments ----------------------------------------------------------------------------------
+
+
+def _validate(args: argparse.Namespace) -> None:
     if not args.flush_spool:
         missing = [flag for flag, value in (("-a/--agent", args.agent), ("-n/--alert-name", args.alert_name),
                    ("-d/--alert-data", args.alert_data)) if value is None]  # fmt: skip
@@ -179,21 +229,44 @@ def _validate(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     if args.dry_run:
         if args.flush_spool:
             raise UsageError("argument --dry-run: not allowed with --flush-spool")
-        return ""
-    absent = [flag for flag, value in (("-u/--url", args.url), ("-k/--key", args.key)) if value is None]
-    if absent:
-        raise UsageError(f"the following arguments are required: {', '.join(absent)}")
+        return
+    if args.url is None:
+        raise UsageError("the following arguments are required: -u/--url")
     if not args.url.lower().startswith(("https://", "http://")):
-        raise UsageError(f"argument -u/--url: must start with https://, got {args.url!r}")
-    key = str(args.key).strip() or env.get(KEY_ENV, "").strip()
+        raise UsageError(f"argument -u/--url: must start with https://, got {normalise_url(args.url)!r}")
+
+
+def resolve_key(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """-k (without Pandora's recovery prefix), else --key-file, else MISP_KEY; UsageError if none."""
+    key = str(args.key or "").strip().removeprefix(RECOVER).strip()
+    if not key and args.key_file is not None:
+        key = _read_key_file(args.key_file)
+    key = key or env.get(KEY_ENV, "").strip()
     if not key:
-        raise UsageError(f"argument -k/--key: is empty and {KEY_ENV} is not set")
+        raise UsageError(f"no MISP API key: -k is empty, no --key-file was given and {KEY_ENV} is not set")
     return key
 
 
-def _alert(args: argparse.Namespace) -> Alert:
-    return Alert(
-        url=args.url,
+def _read_key_file(path: Path) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            text = handle.read(4096).decode("utf-8", "replace")
+    except OSError as exc:
+        raise UsageError(f"argument --key-file: cannot read {path} ({exc.strerror or exc})") from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        logs.file_only(
+            log, f"The key file {path} can be read by other users; chmod 600 it.", level=logging.WARNING
+        )
+    key = text.strip()
+    if not key or "\n" in key:
+        raise UsageError(f"argument --key-file: {path} must hold the key alone on one line")
+    return key
+
+
+def alert_fields(args: argparse.Namespace) -> AlertFields:
+    return AlertFields(
         agent=args.agent,
         name=args.alert_name,
         data=args.alert_data,
@@ -204,76 +277,105 @@ def _alert(args: argparse.Namespace) -> Alert:
         tags=tuple(dict.fromkeys(tag for word in args.tags for tag in _tags(word))),
         agent_addresses=tuple(args.agent_address),
         never_report=tuple(args.never_report),
+        dedup_hours=args.dedup_hours,
+        rules=None if args.rules is None else str(args.rules.resolve()),
     )
 
 
-def _build(args: argparse.Namespace, now: float) -> BuiltEvent:
-    from misp_bridge.pandora.event import build_event
-    from misp_bridge.pandora.iocs import extract
-    from misp_bridge.pandora.triage import classify, load_rules
+# --- the run ----------------------------------------------------------------------------------------
 
-    alert = _alert(args)
-    rules = load_rules(args.rules)
-    extraction = extract(
-        alert.data,
-        own_addresses=(*alert.agent_addresses, alert.agent),
-        never_report=alert.never_report,
-    )
-    triage = classify(alert.name, alert.data, rules, extraction.json_data)
-    log.info("Triage of %r on %s: matched %s.", alert.name, alert.agent, ", ".join(triage.matched) or "none")
-    return build_event(alert, extraction, triage, now=now, dedup_hours=args.dedup_hours)
+Ahead = tuple[Spool, Held, SpoolRecord]  # the run's own alert, written ahead and held
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
-    """The body of pandora_to_misp.py, once the arguments are parsed."""
+    """The body of pandora_to_misp.py, once the arguments are read."""
     if args.recovery:
         logs.configure(_log_file(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
-        log.info("Recovery run ([RECOVER] in the fields): nothing sent.")
+        log.info("Recovery run (agent and alert name start with %s): nothing sent.", RECOVER)
         return PluginExit.SENT
-    key = _validate(args, env.env)
+    _validate(args)
     if args.dry_run:
         # For analysts writing rules or checking a field mapping: no log file, no spool, no network.
-        preview = _build(args, env.clock())
+        preview = assemble(
+            alert_fields(args), "", first_seen=env.clock(), record_id="dry-run", rules=RulesCache()
+        )
         env.stdout.write(json.dumps({"Event": preview.event}, indent=2, sort_keys=True) + "\n")
         return PluginExit.SENT
-    register_secret(key)
     spool_dir = args.spool_dir or default_spool_dir()
-    logs.configure(_log_file(spool_dir, args.log_file), stream=env.stderr)
+    fallback = state_dir(env.env)
+    logs.configure(
+        _log_file(spool_dir, args.log_file),
+        stream=env.stderr,
+        fallback=None if fallback is None else fallback / LOG_NAME,
+    )
+    # The deadline counts from here, not from the first request: spooling and triage are part of the run.
     budget = Budget(args.timeout, env.monotonic)
+    with Signals() as signals:
+        with signals.hold():
+            spools, problems = _spools(spool_dir, env)
+            ahead = None if args.flush_spool else _write_ahead(args, spools, problems, env)
+        try:
+            return _send(args, env, spools, ahead, budget)
+        except Terminated:
+            where = f"the alert stays in {ahead[1].path}" if ahead is not None else "nothing was kept"
+            log.warning("Stopped by SIGTERM (Pandora's alert timeout?); %s.", where)
+            return PluginExit.SPOOLED
+        finally:
+            if ahead is not None:
+                ahead[1].close()
+
+
+def _write_ahead(
+    args: argparse.Namespace, spools: Sequence[Spool], problems: Sequence[str], env: Environment
+) -> Ahead | None:
+    record = SpoolRecord(misp_url=normalise_url(args.url), first_seen=env.clock(), alert=alert_fields(args))
+    for problem in problems:
+        logs.file_only(log, f"{problem} Using the next spool.", level=logging.WARNING)
+    for spool in spools:
+        try:
+            return spool, spool.write(record), record
+        except SpoolError as exc:
+            logs.file_only(log, str(exc), level=logging.WARNING)
+    log.error("No spool can be written (%s); the alert is sent directly and is lost if MISP cannot take it.",
+              "; ".join(problems) or "see above")  # fmt: skip
+    return None
+
+
+def _send(
+    args: argparse.Namespace, env: Environment, spools: Sequence[Spool], current: Ahead | None, budget: Budget
+) -> int:
+    key = resolve_key(args, env.env)
+    register_secret(key)
     verify: bool | str = args.ca_bundle or not args.insecure
     if args.insecure:
-        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    spool = Spool(spool_dir, clock=env.clock)
+        warnings.filterwarnings("ignore", message="Unverified HTTPS request")  # said once below instead
+        logs.file_only(
+            log, "TLS verification of MISP is off (--insecure): anyone on the path can read the key.",
+            level=logging.WARNING,
+        )  # fmt: skip
+    rules = RulesCache()
+    rules.require(None if args.rules is None else str(args.rules.resolve()))  # a bad file: exit 2 now
     gateway = MispGateway(args.url, key, budget, verify=verify)
-    built: BuiltEvent | None = None
-    try:
-        if not args.flush_spool:
-            built = _build(args, env.clock())
-        outcome = deliver(gateway, spool, budget, built)
-    except BridgeError:
-        raise
-    except Exception:
-        # Last resort: keep the alert; the runner logs the details in the file and prints one line.
-        if built is not None:
-            _emergency_spool(spool, built, args.url, env.clock())
-        raise
-    log.info(
-        "Done: %d created, %d sighted, %d replayed, %d spooled, %d failed.",
-        outcome.created,
-        outcome.sighted,
-        outcome.replayed,
-        outcome.spooled,
-        outcome.failed,
-    )
-    return outcome.code
-
-
-def _emergency_spool(spool: Spool, built: BuiltEvent, url: str, now: float) -> None:
-    record = SpoolRecord(built.event, url, now, 0, built.attacker_ip, built.ip_attribute_uuid)
-    try:
-        spool.add(record)
-    except BridgeError as exc:
-        log.error("The alert could not be spooled either: %s", exc)  # noqa: TRY400 - our own one-sentence error, no traceback wanted
+    tally = Tally()
+    sender = Sender(gateway, rules, tally)
+    verdict: Verdict | None = None
+    if current is not None:
+        spool, held, record = current
+        verdict = sender.process(spool, held, record, fresh=True)
+        if verdict == "stop":
+            tally.kept += 1
+            log.warning("%s; the alert was kept in %s.", str(gateway.broken).rstrip("."), held.path)
+    elif not args.flush_spool:
+        unkept = SpoolRecord(
+            misp_url=normalise_url(args.url), first_seen=env.clock(), alert=alert_fields(args)
+        )
+        verdict = sender.send_unkept(unkept)
+    replay(sender, spools, budget)
+    report_elsewhere(tally, gateway.url)
+    left = sum(1 for spool in spools for _ in spool.pending()) if args.flush_spool else 0
+    log.info("Done: %d created, %d sighted, %d replayed, %d kept, %d failed.",
+             tally.created, tally.sighted, tally.replayed, tally.kept, tally.failed)  # fmt: skip
+    return exit_code(verdict, left)
 
 
 COMMAND = Command(PROG, build_parser, run, EXIT_FOR, usage_code=PluginExit.USAGE)

@@ -16,6 +16,7 @@ from typing import Any
 
 from misp_bridge.pandora.iocs import Extraction, Ioc
 from misp_bridge.pandora.iocs.ip import IPNetwork
+from misp_bridge.pandora.storable import escape_4byte, fit, shorten
 from misp_bridge.pandora.triage import CATEGORIES, TriageResult
 
 TLP_TAGS = ("tlp:clear", "tlp:white", "tlp:green", "tlp:amber", "tlp:amber+strict", "tlp:red")
@@ -23,8 +24,18 @@ IP_CATEGORIES = CATEGORIES
 DEFAULT_TLP = "tlp:green"
 # Fixed forever: changing it would give every alert of a running window a new event.
 NAMESPACE = uuid.UUID("6f1d43a2-52c4-5d0e-9a8b-3c7f0e4b2a91")
-TEXT_LIMIT = 64 * 1024
+TEXT_COMMENT = "raw alert data from Pandora FMS"
+ESCAPED_NOTE = "; characters MISP cannot store are written \\U0001f525-style, backslashes doubled"
 INHERIT_DISTRIBUTION = "5"  # an attribute inherits the event's distribution
+INFO_PART = 200  # characters of the alert name and of the agent in the event info
+# Hashes of the empty input: in alert text they mean "an empty file", never a detection rule.
+EMPTY_HASHES = frozenset(
+    {
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    }
+)
 
 # Attribute category for each extra indicator type (all valid in MISP's category/type table).
 _EXTRA_CATEGORIES = {
@@ -81,24 +92,24 @@ def ip_attribute_uuid(event_uuid: str) -> str:
     return str(uuid.uuid5(uuid.UUID(event_uuid), "attacker-ip"))
 
 
-def _truncate(text: str) -> str:
-    raw = text.encode("utf-8")
-    if len(raw) <= TEXT_LIMIT:
-        return text
-    kept = raw[:TEXT_LIMIT].decode("utf-8", errors="ignore")
-    return f"{kept}\n[truncated by pandora_to_misp: {len(raw) - TEXT_LIMIT} more bytes not kept]"
-
-
 def _attribute(event_uuid: str, ioc: Ioc, category: str, comment: str, to_ids: bool) -> dict[str, Any]:
+    value = escape_4byte(ioc.value)
     return {
         "uuid": str(uuid.uuid5(uuid.UUID(event_uuid), f"{ioc.type}|{ioc.value}")),
         "type": ioc.type,
         "category": category,
-        "value": ioc.value,
-        "to_ids": to_ids,
-        "comment": comment,
+        "value": value.text,
+        # A value MISP could not store as it is no longer spells the indicator: no detection rule.
+        "to_ids": to_ids and not value.escaped,
+        "comment": escape_4byte(comment).text,
         "distribution": INHERIT_DISTRIBUTION,
     }
+
+
+def _extra_to_ids(ioc: Ioc, vouched: frozenset[str]) -> bool:
+    """Indicators in the text were written by the attacker: a detection rule only when a matching rule
+    vouches for their type (rules.toml `to_ids`), and never the hash of an empty file."""
+    return ioc.to_ids and ioc.type in vouched and ioc.value.lower() not in EMPTY_HASHES
 
 
 def _ip_comment(ioc: Ioc) -> str:
@@ -120,6 +131,7 @@ def build_event(
     now: float,
     dedup_hours: float = 24.0,
     new_uuid: Callable[[], str] = lambda: str(uuid.uuid4()),
+    alert_id: str | None = None,
 ) -> BuiltEvent:
     """The MISP event for one alert. `now` is the epoch; it picks the date and the duplicate window."""
     attacker = extraction.ioc_for(triage.ioc_side)
@@ -135,7 +147,7 @@ def build_event(
 
     attributes: list[dict[str, Any]] = []
     ip_uuid: str | None = None
-    info = f"Pandora FMS: {alert.name} on {alert.agent}"
+    info = f"Pandora FMS: {shorten(alert.name, INFO_PART)} on {shorten(alert.agent, INFO_PART)}"
     if attacker is not None:
         category = alert.category or triage.category
         ip_attr = _attribute(event_uuid, attacker, category, _ip_comment(attacker), to_ids=True)
@@ -143,19 +155,29 @@ def build_event(
         ip_attr["uuid"] = ip_uuid
         attributes.append(ip_attr)
         info += f" {_INFO_LINK[attacker.type]} {attacker.value}"
+    vouched = frozenset(triage.to_ids)
     for extra in extraction.extras:
-        attributes.append(
-            _attribute(event_uuid, extra, _EXTRA_CATEGORIES[extra.type], extra.comment, extra.to_ids)
-        )
-    text = Ioc("text", _truncate(alert.data), to_ids=False)
-    text_attr = _attribute(event_uuid, text, "Other", "raw alert data from Pandora FMS", to_ids=False)
-    text_attr["uuid"] = str(uuid.uuid5(uuid.UUID(event_uuid), "raw-alert-text"))
+        to_ids = _extra_to_ids(extra, vouched)
+        attributes.append(_attribute(event_uuid, extra, _EXTRA_CATEGORIES[extra.type], extra.comment, to_ids))
+    stored = fit(alert.data)
+    text_attr = {
+        "uuid": str(uuid.uuid5(uuid.UUID(event_uuid), "raw-alert-text")),
+        "type": "text",
+        "category": "Other",
+        "value": stored.text,
+        "to_ids": False,
+        # The kept alert's id: a replay recognises an event an earlier, interrupted try created.
+        "comment": TEXT_COMMENT
+        + (f" (alert {alert_id})" if alert_id else "")
+        + (ESCAPED_NOTE if stored.escaped else ""),
+        "distribution": INHERIT_DISTRIBUTION,
+    }
     attributes.append(text_attr)
 
-    tags = _unique([alert.tlp, *triage.galaxy_tags, *alert.tags])
+    tags = _unique([alert.tlp, *triage.galaxy_tags, *(escape_4byte(tag).text for tag in alert.tags)])
     event = {
         "uuid": event_uuid,
-        "info": info,
+        "info": escape_4byte(info).text,
         "date": datetime.fromtimestamp(now, tz=timezone.utc).date().isoformat(),
         "distribution": str(alert.sharing),
         "threat_level_id": str(alert.threat_level or triage.threat_level),

@@ -23,6 +23,14 @@ from sandbox.misp.data import (
     attribute_problem,
     normalise_value,
 )
+from sandbox.misp.limits import (
+    BLOCKED,
+    INTERNAL_ERROR,
+    first_bad_comment,
+    has_4byte,
+    mb3_value,
+    value_problem,
+)
 from sandbox.misp.search import Search
 from sandbox.misp.store import MispStore
 
@@ -76,6 +84,10 @@ class MispApp(App):
         self.version = version
         self.warninglist = frozenset(v.lower() for v in warninglist)
         self.store = MispStore(db_path, clock)
+        # events/add refusals MISP keeps to itself: uuid -> blocklist entry; dropped attributes (the
+        # rows MISP writes to its `logs` table, "Attribute dropped due to validation ...").
+        self.blocklist: dict[str, dict[str, Any]] = {}
+        self.dropped: list[dict[str, Any]] = []
         for tag in known_tags:
             self.add_tag(tag)
         routes: list[tuple[str, str, Callable[[Request], Response]]] = [
@@ -91,6 +103,8 @@ class MispApp(App):
             ("POST", r"/tags/attachTagToObject", self._attach_tag),
             ("POST", rf"/sightings/add(?:/{_ID})?", self._add_sighting),
             ("POST", rf"/attributes/edit/{_ID}", self._edit_attribute),
+            ("POST", rf"/events/delete/{_ID}", self._delete_event),
+            ("POST", rf"/eventBlocklists/delete/{_ID}", self._delete_blocklist_entry),
         ]
         for method, pattern, handler in routes:
             self.add_route(method, pattern, self._authenticated(handler))
@@ -139,6 +153,20 @@ class MispApp(App):
         tag = self.store.resolve_tag({"name": name, "colour": colour}, create=True)
         assert tag is not None
         return tag
+
+    def delete_event(self, key: str) -> bool:
+        """Delete an event as an analyst would in the UI: its uuid goes on the event blocklist."""
+        event = self.event(key)
+        if event is None:
+            return False
+        self.store.delete_event(int(event["id"]))
+        self.blocklist[event["uuid"]] = {
+            "id": str(len(self.blocklist) + 1),
+            "event_uuid": event["uuid"],
+            "event_info": event["info"],
+            "comment": "Automatically blocked by deleting event",
+        }
+        return True
 
     def events(self) -> list[dict[str, Any]]:
         return [self.store.assemble(i) for i in self.store.all_event_ids()]
@@ -260,11 +288,48 @@ class MispApp(App):
             reply = misp_error(404, EVENT_EXISTS, url)
             reply.headers["Location"] = f"/events/view/{existing}"
             return reply
+        if str(event.get("uuid") or "").lower() in self.blocklist:
+            return misp_error(403, BLOCKED, url)
         errors = self._prepare_new_event(event)
         if errors:
             return misp_error(403, "Could not add Event", url, saved=False, errors=errors)
+        if has_4byte(event.get("info")):
+            return misp_error(500, INTERNAL_ERROR, url)  # utf8mb3: the event INSERT fails, nothing saved
+        attributes = list(event.get("Attribute") or [])
+        bad = first_bad_comment(attributes)
+        if bad is not None:
+            # The event row is committed before the attribute INSERT that fails: a partial event.
+            event["Attribute"] = attributes[:bad]
+            self.store.insert_event(event, seeded=False, create_tags=self.perm_tag_editor)
+            return misp_error(500, INTERNAL_ERROR, url)
         event_id = self.store.insert_event(event, seeded=False, create_tags=self.perm_tag_editor)
         return json_response(200, {"Event": self.store.assemble(event_id)})
+
+    def _delete_event(self, request: Request) -> Response:
+        url = f"/events/delete/{request.params['key']}"
+        if not self.delete_event(request.params["key"]):
+            return misp_error(404, "Invalid event", url)
+        return json_response(
+            200,
+            {
+                "saved": True,
+                "success": True,
+                "name": "Event deleted.",
+                "message": "Event deleted.",
+                "url": url,
+            },
+        )
+
+    def _delete_blocklist_entry(self, request: Request) -> Response:
+        key = request.params["key"]
+        url = f"/event_blocklists/delete/{key}"
+        found = next((u for u, e in self.blocklist.items() if key.lower() in (u, e["id"])), None)
+        if found is None:
+            return misp_error(404, "Invalid blocklist entry", url)
+        del self.blocklist[found]
+        message = "Blocklist entry removed"
+        return json_response(200, {"saved": True, "success": True, "name": message, "message": message,
+                                   "url": url, "id": key})  # fmt: skip
 
     def _prepare_new_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Server-side fields and MISP's normalisation; the validation errors, if any."""
@@ -275,21 +340,28 @@ class MispApp(App):
             return {"Event": {"info": ["Info cannot be empty."]}}
         published = as_bool(event.get("published") or False)
         event.update(timestamp=now, published=published, publish_timestamp=now if published else "0")
-        problems: dict[str, Any] = {}
-        attributes = list(event.get("Attribute") or [])
+        event["Attribute"] = self._valid_attributes(event.get("Attribute") or [], now)
         for obj in event.get("Object") or []:
-            attributes += obj.get("Attribute") or []
-        for index, attribute in enumerate(attributes):
+            obj["Attribute"] = self._valid_attributes(obj.get("Attribute") or [], now)
+        return {}
+
+    def _valid_attributes(self, attributes: list[dict[str, Any]], now: str) -> list[dict[str, Any]]:
+        """The attributes MISP saves; the others are dropped with a 200 (and a row in its logs)."""
+        kept = []
+        for attribute in attributes:
             for key in ("id", "event_id", "object_id"):
                 attribute.pop(key, None)
             defaults = DESCRIBE_TYPES["sane_defaults"].get(attribute.get("type"), {})
             attribute.setdefault("category", defaults.get("default_category"))
-            attribute["value"] = normalise_value(str(attribute.get("type")), str(attribute.get("value", "")))
+            value = mb3_value(str(attribute.get("value", "")))
+            attribute["value"] = normalise_value(str(attribute.get("type")), value)
             attribute.setdefault("timestamp", now)
-            problem = attribute_problem(attribute)
+            problem = attribute_problem(attribute) or value_problem(attribute["type"], attribute["value"])
             if problem:
-                problems[str(index)] = {**problem, "value": [attribute["value"]]}
-        return {"Attribute": problems} if problems else {}
+                self.dropped.append({"attribute": attribute, "errors": problem})
+            else:
+                kept.append(attribute)
+        return kept
 
     def _attach_tag(self, request: Request) -> Response:
         body = self._body(request)

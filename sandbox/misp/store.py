@@ -326,7 +326,8 @@ class MispStore(StoreReads):
             sighting_id = self._next_id("sightings")
             full = {
                 "id": str(sighting_id),
-                "uuid": str(sighting.get("uuid") or uuidlib.uuid4()),
+                # sightings/add never stores a client's sighting uuid (a body "uuid" names the attribute).
+                "uuid": str(uuidlib.uuid4()),
                 "attribute_id": attribute["id"],
                 "event_id": attribute["event_id"],
                 "org_id": ORGC["id"],
@@ -343,6 +344,17 @@ class MispStore(StoreReads):
             attribute["Sighting"] = [*attribute.get("Sighting", []), full]
             self._write_attribute(attribute, insert=False)
             return full
+
+    def delete_event(self, event_id: int) -> None:
+        """Remove an event with its objects, attributes, tag links and sightings."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            attribute_ids = "SELECT id FROM attributes WHERE event_id = ?"
+            self._db.execute(f"DELETE FROM sightings WHERE attribute_id IN ({attribute_ids})", (event_id,))
+            for table in ("attributes", "objects", "tag_links"):
+                self._db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
+            self._db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            self._db.execute("COMMIT")
 
     def attributes_with_value(self, value: str) -> list[dict[str, Any]]:
         with self._lock:

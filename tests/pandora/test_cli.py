@@ -41,7 +41,6 @@ BASE = [
         pytest.param([*BASE, "--dedup-hours", "-1"], "--dedup-hours", id="negative-window"),
         pytest.param(["-u", "ftp://x", *BASE[2:]], "must start with https://", id="url-scheme"),
         pytest.param([*BASE, "--insecure", "--ca-bundle", "/x"], "not allowed with", id="tls-both"),
-        pytest.param([*BASE, "stray"], "unrecognized arguments", id="stray-word"),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(
@@ -58,13 +57,23 @@ def test_bad_values_are_one_line_and_exit_2(
 
 
 def test_empty_key_without_environment(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("MISP_KEY", raising=False)
     argv = list(BASE)
     argv[3] = ""
-    assert main(argv) == 2
+    assert main([*argv, "--spool-dir", str(tmp_path / "spool")]) == 2
     assert "MISP_KEY is not set" in capsys.readouterr().err
+    # The alert got as far as the spool: it is sent once the key is there.
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 1
+
+
+def test_stray_words_join_the_data() -> None:
+    args = build_parser().parse_args(
+        [*BASE[:-1], "Login", "failed", "for", "bob smith", "-t", "tlp:red", "x"]
+    )
+    assert args.alert_data == "Login failed for bob smith x"
+    assert args.tlp == "tlp:red"
 
 
 def test_field6_word_split_parses() -> None:
@@ -86,14 +95,15 @@ def test_field6_word_split_parses() -> None:
     assert (args.tlp, args.sharing, args.threat_level, args.category) == ("tlp:red", 1, 1, "Network activity")
     # "SOC-Team," and "Critical-Alert" arrive as two words when unquoted: both are kept.
     assert args.tags == ["SOC-Team,", "Critical-Alert"]
+    assert args.alert_data == "x"
 
 
 def test_field6_unquoted_tags_become_two_tags(tmp_path: Path) -> None:
-    from misp_bridge.pandora.cli import _alert
+    from misp_bridge.pandora.cli import alert_fields
 
     args = build_parser().parse_args([*BASE, "-g", "SOC-Team,", "Critical-Alert", "-l", "1"])
-    assert _alert(args).tags == ("SOC-Team", "Critical-Alert")
-    assert _alert(args).threat_level == 1
+    assert alert_fields(args).tags == ("SOC-Team", "Critical-Alert")
+    assert alert_fields(args).threat_level == 1
 
 
 @pytest.mark.parametrize(
@@ -105,9 +115,9 @@ def test_field6_unquoted_tags_become_two_tags(tmp_path: Path) -> None:
     ],
 )
 def test_tags_are_trimmed(given: str, expected: list[str]) -> None:
-    from misp_bridge.pandora.cli import _alert
+    from misp_bridge.pandora.cli import alert_fields
 
-    assert list(_alert(build_parser().parse_args([*BASE, "-g", given])).tags) == expected
+    assert list(alert_fields(build_parser().parse_args([*BASE, "-g", given])).tags) == expected
 
 
 @pytest.mark.parametrize(
@@ -140,7 +150,10 @@ def test_never_report_and_agent_addresses_repeat() -> None:
             "192.0.2.5",
         ]
     )
-    assert args.never_report == [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32")]
+    assert args.never_report == [
+        str(ipaddress.ip_network("10.0.0.0/8")),
+        str(ipaddress.ip_network("2001:db8::/32")),
+    ]
     assert args.agent_address == ["192.0.2.5"]
 
 
@@ -153,13 +166,33 @@ def test_flush_spool_needs_only_url_and_key(tmp_path: Path, capsys: pytest.Captu
     assert capsys.readouterr().err == ""
 
 
-def test_recover_in_an_option_word_is_a_recovery_run(
+def test_a_recovery_run_needs_agent_and_alert_name_prefixed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A recovery prefixes field6 too, which would not even parse.
-    assert main([*BASE, "[RECOVER]-t", "tlp:red", "--spool-dir", str(tmp_path / "spool")]) == 0
+    # A recovery prefixes field6 too ("[RECOVER]-t" would not even parse) and the key.
+    argv = ["-u", "https://misp.invalid", "-k", "[RECOVER]k", "-a", "[RECOVER]web1", "-n", "[RECOVER]SSH",
+            "-d", "[RECOVER]x", "[RECOVER]-t", "[RECOVER]tlp:red",
+            "--spool-dir", str(tmp_path / "spool")]  # fmt: skip
+    assert main(argv) == 0
     assert capsys.readouterr().err == ""
     assert "Recovery run" in (tmp_path / "pandora_to_misp.log").read_text()
+    assert not (tmp_path / "spool").exists()
+
+
+@pytest.mark.parametrize(
+    ("agent", "name", "data"),
+    [
+        pytest.param("web1", "SSH", "[RECOVER] Failed password from 8.8.4.4", id="data-only"),
+        pytest.param("[RECOVER]web1", "SSH", "x", id="agent-only"),
+        pytest.param("web1", "[RECOVER]SSH", "x", id="name-only"),
+    ],
+)
+def test_finding_8_recover_in_one_field_is_no_recovery_run(agent: str, name: str, data: str) -> None:
+    """Issue 8, finding 8: [RECOVER] at the start of any argument, the attacker's data included, made the
+    run a recovery run that sent nothing. Only agent AND alert name (fields Pandora controls) count."""
+    args = build_parser().parse_args(["-u", "https://m", "-k", "k", "-a", agent, "-n", name, "-d", data])
+    assert args.recovery is False
+    assert args.alert_data == data
 
 
 def test_bad_rules_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

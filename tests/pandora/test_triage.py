@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from misp_bridge.errors import BridgeError, RulesError
 from misp_bridge.pandora.triage import CATEGORIES, Rule, RuleSet, TriageResult, classify, load_rules
 from misp_bridge.pandora.triage.attack import galaxy_tag, load_techniques
-from misp_bridge.pandora.triage.prefilter import matches, required_literals
 
 RULES = load_rules()
 NA, PD, EA = "Network activity", "Payload delivery", "External analysis"
@@ -394,6 +392,7 @@ def test_default_rule_on_realistic_alert(rule_id: str) -> None:
         galaxy_tags=_expected_tags(techniques),
         ioc_side=side,  # type: ignore[arg-type]
         matched=(rule_id,),
+        to_ids=next(rule.to_ids for rule in RULES.rules if rule.id == rule_id),
     )
 
 
@@ -559,31 +558,6 @@ def test_large_alerts_stay_fast() -> None:
         assert time.perf_counter() - started < 1.0, unit
 
 
-def test_literal_guard_never_hides_a_match() -> None:
-    lines = [f"{c[0]}\n{c[1]}" for c in CASES.values()] + [f"{v[1]}\n{v[2]}" for v in VARIANTS]
-    for rule in RULES.rules:
-        for pattern in rule.patterns:
-            for line in lines:
-                if pattern.search(line):
-                    assert matches(pattern, line, line.casefold()), (rule.id, pattern.pattern)
-
-
-@pytest.mark.parametrize(
-    ("pattern", "literals"),
-    [
-        pytest.param(r"\bransom", ("ransom",), id="boundary-then-word"),
-        pytest.param(r"colou?r", ("colo",), id="optional-char-dropped"),
-        pytest.param(r"ab+c", ("ab",), id="repeat-ends-run"),
-        pytest.param(r"x{0,3}yz[^\n]{0,200}w", ("yz",), id="counted-repeat"),
-        pytest.param(r"(?:a|b)cd|efg", ("cd", "efg"), id="top-level-branches"),
-        pytest.param(r"(?:nmap|masscan)", None, id="only-a-group"),
-        pytest.param(r"a.b", None, id="too-short"),
-    ],
-)
-def testrequired_literals(pattern: str, literals: tuple[str, ...] | None) -> None:
-    assert required_literals(re.compile(pattern, re.IGNORECASE)) == literals
-
-
 # --- rules files -----------------------------------------------------------------------------------
 
 CUSTOM_RULE = """
@@ -647,7 +621,7 @@ def test_rule_fields_are_typed(tmp_path: Path) -> None:
     rule = load_rules(_write(tmp_path, text)).rules[0]
     assert isinstance(rule, Rule)
     assert rule.name == "Typed"
-    assert rule.patterns[0].flags & re.IGNORECASE
+    assert rule.patterns[0].found("x FOO12 y") and not rule.patterns[0].found("foo")
     assert dict(rule.json_fields) == {"a.b": ("x", "y")}
     assert rule.keywords == ()
     assert classify(
@@ -696,8 +670,29 @@ def _rule_text(**changes: str | None) -> str:
         ),
         pytest.param(
             _rule_text(patterns="['(unclosed']"),
-            "rule 'bad' has a bad regex '(unclosed' (missing ), unterminated subpattern at position 0)",
+            "rule 'bad' has pattern '(unclosed' in patterns that RE2 cannot compile (missing )); "
+            "RE2 has no lookarounds or backreferences: use not_preceded_by / "
+            "not_followed_by (see docs/triage.md)",
             id="bad-regex",
+        ),
+        pytest.param(
+            _rule_text(patterns="['(?<!not )infected']"),
+            "rule 'bad' has pattern '(?<!not )infected' in patterns that RE2 cannot compile (invalid perl "
+            "operator: (?<!); RE2 has no lookarounds or backreferences: use not_preceded_by / "
+            "not_followed_by (see docs/triage.md)",
+            id="lookbehind-refused-at-load",
+        ),
+        pytest.param(
+            _rule_text(patterns="[{ regex = 'x', unless = 'y' }]"),
+            "rule 'bad' has patterns with an entry that is neither a string nor a table of regex "
+            "(and not_preceded_by, not_followed_by)",
+            id="bad-pattern-table",
+        ),
+        pytest.param(
+            _rule_text(to_ids='["text"]'),
+            "rule 'bad' has to_ids 'text'; it must be among url, domain, email, md5, sha1, sha256, ip-src, "
+            "ip-dst",
+            id="bad-to-ids",
         ),
         pytest.param(
             _rule_text(ioc_side='"both"'),

@@ -274,16 +274,73 @@ def test_same_uuid_twice_is_refused_with_a_location(misp: MispSandbox) -> None:
     assert len(misp.app.events()) == 1
 
 
-def test_ip_in_a_wrong_category_is_not_saved(misp: MispSandbox) -> None:
+def test_an_invalid_attribute_is_dropped_silently_with_a_200(misp: MispSandbox) -> None:
+    """Real MISP 2.5.1: events/add saves the event and drops attributes that fail validation (a category
+    the type does not allow, a bad address), with a 200 and no trace in the reply."""
     event = pymisp.MISPEvent()
     event.info = "bad category"
     attribute = event.add_attribute("ip-dst", "198.51.100.1")
     attribute.category = "Artifacts dropped"  # PyMISP would quietly fix it; a raw client would not
+    event.add_attribute("ip-dst", "999.1.1.1")
+    event.add_attribute("ip-dst", "198.51.100.2")
     reply = make_pymisp(misp).add_event(event)
-    status, body = reply["errors"]
-    assert status == 403
-    assert (body["saved"], body["name"], body["url"]) == (False, "Could not add Event", "/events/add")
+    assert "errors" not in reply
+    assert [a["value"] for a in reply["Event"]["Attribute"]] == ["198.51.100.2"]
+    assert [d["errors"] for d in misp.app.dropped] == [
+        {"category": ["Options depend on the selected type."]},
+        {"value": ["IP address has an invalid format."]},
+    ]
+
+
+def test_a_value_over_65535_bytes_is_dropped_silently(misp: MispSandbox) -> None:
+    event = pymisp.MISPEvent()
+    event.info = "long text"
+    event.add_attribute("text", "\u00e9" * 32_768)  # 65,536 bytes in UTF-8
+    event.add_attribute("text", "x" * 65_535)
+    reply = make_pymisp(misp).add_event(event)
+    assert [len(a["value"]) for a in reply["Event"]["Attribute"]] == [65_535]
+    assert misp.app.dropped[0]["errors"]["value"][0].startswith("The entered string is too long")
+
+
+def test_utf8mb3_a_4_byte_character_in_a_value_is_stored_as_a_question_mark(misp: MispSandbox) -> None:
+    event = pymisp.MISPEvent()
+    event.info = "emoji value"
+    event.add_attribute("text", "val \U0001f600 end \u20ac\u4e2d")
+    reply = make_pymisp(misp).add_event(event)
+    assert [a["value"] for a in reply["Event"]["Attribute"]] == ["val ? end \u20ac\u4e2d"]
+
+
+def test_utf8mb3_a_4_byte_character_in_info_is_a_500_and_nothing_is_saved(misp: MispSandbox) -> None:
+    event = _new_event()
+    event.info = "emoji info \U0001f600 end"
+    with pytest.raises(pymisp.MISPServerError):
+        make_pymisp(misp).add_event(event)
     assert misp.app.events() == []
+
+
+def test_utf8mb3_a_4_byte_comment_is_a_500_that_leaves_the_event_without_it(misp: MispSandbox) -> None:
+    event = _new_event()
+    event.attributes[1].comment = "cmt \U0001f600 end"
+    client = make_pymisp(misp)
+    with pytest.raises(pymisp.MISPServerError):
+        client.add_event(event)
+    [stored] = misp.app.events()
+    assert [a["value"] for a in stored["Attribute"]] == ["203.0.113.9"]
+    again = client.add_event(event)  # a retry of the same uuid meets the partial event
+    assert again["errors"][0] == 404
+
+
+def test_a_deleted_event_is_blocklisted_until_an_admin_removes_the_entry(misp: MispSandbox) -> None:
+    client = make_pymisp(misp)
+    client.add_event(_new_event())
+    deleted = client.delete_event("7b4d5b8a-1d6f-4c43-9d7c-2e2f4f0a0001")
+    assert deleted["message"] == "Event deleted."
+    again = client.add_event(_new_event())
+    status, body = again["errors"]
+    assert (status, body["message"]) == (403, "Event blocked by event blocklist.")
+    removed = client.delete_event_blocklist("7b4d5b8a-1d6f-4c43-9d7c-2e2f4f0a0001")
+    assert removed["message"] == "Blocklist entry removed"
+    assert "Event" in client.add_event(_new_event())
 
 
 @pytest.mark.parametrize(
@@ -365,6 +422,20 @@ def test_sightings(misp: MispSandbox) -> None:
     assert [s["source"] for s in misp.app.sightings()] == ["pandora", ""]
     stored = misp.app.attribute(attribute["uuid"])
     assert stored is not None and len(stored["Sighting"]) == 2
+
+
+def test_sightings_add_ignores_a_client_sighting_uuid(misp: MispSandbox) -> None:
+    """Real MISP 2.5.1: sightings/add never stores the sighting uuid a client sends (a body "uuid" names
+    the attribute), so the same body twice makes two sightings with server-made uuids."""
+    client = make_pymisp(misp)
+    attribute = client.add_event(_new_event())["Event"]["Attribute"][0]
+    mine = "bfc4f8d5-0000-4000-8000-000000000001"
+    for _ in range(2):
+        reply = client.add_sighting({"uuid": mine, "source": "x"}, attribute=attribute["uuid"])
+        assert reply["Sighting"]["uuid"] != mine
+    assert len(misp.app.sightings()) == 2
+    as_attribute = client.add_sighting({"uuid": mine, "value": "203.0.113.9"})
+    assert as_attribute["message"].startswith("Could not add the Sighting")
 
 
 def test_sighting_without_permission_is_refused(misp_factory: Callable[..., MispSandbox]) -> None:

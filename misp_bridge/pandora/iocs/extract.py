@@ -7,7 +7,7 @@ caller passes the agent's own addresses and the networks never to report.
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_right
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -23,6 +23,7 @@ from misp_bridge.pandora.iocs.ip import (
 )
 from misp_bridge.pandora.iocs.model import Extraction, Ioc
 from misp_bridge.pandora.iocs.text import MAX_PER_KIND, find_extras, parse_json_alert, refang
+from misp_bridge.pandora.rx import Pattern, compile_pattern, scrub
 
 __all__ = ["extract"]
 
@@ -43,7 +44,7 @@ class _Anchor:
     """An address that follows a keyword in a known log format."""
 
     label: str  # becomes the IOC's comment
-    pattern: re.Pattern[str]
+    pattern: Pattern  # RE2; the character before a keyword is part of the match (no lookbehind)
     group: int
     side: Literal["source", "destination"]
     # Which match wins when the anchor matches several times on one line: the one on the side away
@@ -53,22 +54,30 @@ class _Anchor:
     port_suffix: bool = False  # the format appends :port even to an unbracketed IPv6 address
 
 
-_ADDR_WORD = r"(\S{1,80})"
-_FAST_LOG = re.compile(r"\{[A-Za-z0-9:_-]{1,20}\}\s+" + _ADDR_WORD + r"\s+->\s+" + _ADDR_WORD, re.ASCII)
-_SRC = re.compile(r"(?<![\w-])(?:src|SRC)=" + _ADDR_WORD, re.ASCII)
-_DST = re.compile(r"(?<![\w-])(?:dst|DST)=" + _ADDR_WORD, re.ASCII)
+# The anchors run once over the whole text and their matches are sorted into lines (a pass per line
+# would cost a call per line: 128 KiB of newlines is 131,072 lines). So that no match spans two lines,
+# "space" is a blank or a tab and "non-space" excludes every line break str.splitlines() knows.
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_SP = "[\t ]"
+_NS = f"[^\t {_BREAKS}]"
+_ADDR_WORD = f"({_NS}{{1,80}})"
+_FAST_LOG = compile_pattern(
+    r"\{[A-Za-z0-9:_-]{1,20}\}" + _SP + "+" + _ADDR_WORD + _SP + "+->" + _SP + "+" + _ADDR_WORD
+)
+_SRC = compile_pattern(r"(?:^|[^\w-])(?:src|SRC)=" + _ADDR_WORD)
+_DST = compile_pattern(r"(?:^|[^\w-])(?:dst|DST)=" + _ADDR_WORD)
 _ANCHORS: tuple[_Anchor, ...] = (
     _Anchor(
         "sshd 'from X port N'",
-        re.compile(r"\b(?:from|by)\s+" + _ADDR_WORD + r"\s+port\s+[0-9]{1,5}\b", re.ASCII),
+        compile_pattern(r"\b(?:from|by)" + _SP + "+" + _ADDR_WORD + _SP + "+port" + _SP + r"+[0-9]{1,5}\b"),
         1,
         "source",
         "last",
     ),
-    _Anchor("PAM rhost=X", re.compile(r"(?<![\w-])rhost=" + _ADDR_WORD, re.ASCII), 1, "source", "first"),
+    _Anchor("PAM rhost=X", compile_pattern(r"(?:^|[^\w-])rhost=" + _ADDR_WORD), 1, "source", "first"),
     _Anchor(
         "Apache error log [client X]",
-        re.compile(r"\[client\s+([^\]\s]{1,80})\]", re.ASCII),
+        compile_pattern(r"\[client" + _SP + f"+([^\\]\t {_BREAKS}]{{1,80}})" + r"\]"),
         1,
         "source",
         "first",
@@ -76,10 +85,10 @@ _ANCHORS: tuple[_Anchor, ...] = (
     ),
     _Anchor(
         "Apache access log client",
-        re.compile(
-            r"(?<!\S)" + _ADDR_WORD + r" \S{1,64} \S{1,256} "
+        compile_pattern(
+            f"(?:^|{_SP}){_ADDR_WORD} {_NS}{{1,64}} {_NS}{{1,256}} "
             r"\[[0-9]{1,2}/[A-Za-z]{3}/[0-9]{4}(?::[0-9]{2}){3} [+-][0-9]{4}\]",
-            re.ASCII,
+            multiline=True,
         ),
         1,
         "source",
@@ -88,14 +97,14 @@ _ANCHORS: tuple[_Anchor, ...] = (
     # Windows 4625/4624 rendered text and its XML form; the value may be "::ffff:a.b.c.d" or "-".
     _Anchor(
         "Windows event Source Network Address",
-        re.compile(r"Source Network Address:\s*" + _ADDR_WORD, re.ASCII),
+        compile_pattern("Source Network Address:" + _SP + "*" + _ADDR_WORD),
         1,
         "source",
         "last",
     ),
     _Anchor(
         "Windows event IpAddress",
-        re.compile(r"Name=[\"']IpAddress[\"']>([^<\s]{1,80})<", re.ASCII),
+        compile_pattern(r"Name=[\"']IpAddress[\"']>" + f"([^<\t {_BREAKS}]{{1,80}})<"),
         1,
         "source",
         "last",
@@ -122,32 +131,51 @@ def _lookup(data: Mapping[str, Any], path: str) -> object:
 def _from_json(data: Mapping[str, Any], side: str) -> tuple[IPAddress, str] | None:
     for path in _JSON_FIELDS[side]:
         value = _lookup(data, path)
-        if isinstance(value, str) and (address := validate_ip(refang(value))) is not None:
+        # JSON escapes can spell lone surrogates (\ud800), which neither RE2 nor UTF-8 can take.
+        if isinstance(value, str) and (address := validate_ip(refang(scrub(value)))) is not None:
             return address, f"JSON {path}"
     return None
 
 
-def _anchor_address(line: str, anchor: _Anchor) -> IPAddress | None:
-    matches = list(anchor.pattern.finditer(line))
-    if not matches:
-        return None
-    # Only the winning match counts: falling back to another one would hand the choice to the
-    # attacker who wrote it.
-    token = matches[-1 if anchor.pick == "last" else 0].group(anchor.group)
+def _line_starts(text: str) -> list[int]:
+    """The offset where each line of `text` starts (str.splitlines' idea of a line), plus the end."""
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _winners(text: str, starts: Sequence[int], anchor: _Anchor) -> dict[int, str]:
+    """Line number -> the token of the winning match of `anchor` on that line. Only the winning match
+    counts: falling back to another one would hand the choice to the attacker who wrote it."""
+    won: dict[int, str] = {}
+    for match in anchor.pattern.finditer(text):
+        line = bisect_right(starts, match.start(anchor.group)) - 1
+        if anchor.pick == "last" or line not in won:
+            won[line] = match.group(anchor.group)
+    return won
+
+
+def _address_of(token: str, anchor: _Anchor) -> IPAddress | None:
     for host in host_candidates(token, port_suffix=anchor.port_suffix):
         if (address := validate_ip(host)) is not None:
             return address
     return None
 
 
-def _from_anchors(lines: Sequence[str], side: str, policy: AddressPolicy) -> tuple[IPAddress, str] | None:
-    """The first reportable anchored address for `side`, line by line."""
-    for line in lines:
-        for anchor in _ANCHORS:
-            if anchor.side == side:
-                address = _anchor_address(line, anchor)
-                if address is not None and policy.reportable(address):
-                    return address, anchor.label
+def _from_anchors(text: str, side: str, policy: AddressPolicy) -> tuple[IPAddress, str] | None:
+    """The first reportable anchored address for `side`: line by line, anchors in table order."""
+    starts = _line_starts(text)
+    found = sorted(
+        (line, order, token)
+        for order, anchor in enumerate(_ANCHORS)
+        if anchor.side == side
+        for line, token in _winners(text, starts, anchor).items()
+    )
+    for _, order, token in found:
+        address = _address_of(token, _ANCHORS[order])
+        if address is not None and policy.reportable(address):
+            return address, _ANCHORS[order].label
     return None
 
 
@@ -157,15 +185,13 @@ def _ip_ioc(address: IPAddress, ioc_type: str, comment: str, policy: AddressPoli
     return Ioc(ioc_type, str(address), to_ids=not internal, internal=internal, comment=comment)
 
 
-def _side_ioc(
-    side: str, data: Mapping[str, Any] | None, lines: Sequence[str], policy: AddressPolicy
-) -> Ioc | None:
+def _side_ioc(side: str, data: Mapping[str, Any] | None, text: str, policy: AddressPolicy) -> Ioc | None:
     if data is not None and (found := _from_json(data, side)) is not None:
         # A JSON field settles the side even when it names an address we may not report: anchors
         # would then read attacker-controlled payload fields.
         address, comment = found
         return _ip_ioc(address, _IP_TYPES[side], comment, policy) if policy.reportable(address) else None
-    found = _from_anchors(lines, side, policy)
+    found = _from_anchors(text, side, policy)
     return None if found is None else _ip_ioc(found[0], _IP_TYPES[side], found[1], policy)
 
 
@@ -200,10 +226,9 @@ def extract(
     """
     policy = AddressPolicy.build(own_addresses, never_report)
     data = parse_json_alert(text)
-    clean = refang(text[:MAX_SCAN_CHARS])
-    lines = clean.splitlines()
-    source = _side_ioc("source", data, lines, policy)
-    destination = _side_ioc("destination", data, lines, policy)
+    clean = refang(scrub(text[:MAX_SCAN_CHARS]))
+    source = _side_ioc("source", data, clean, policy)
+    destination = _side_ioc("destination", data, clean, policy)
     extras = find_extras(clean, policy)
     taken = {ioc.value for ioc in (source, destination) if ioc is not None}
     others = _other_ips(clean, taken, extras.url_host_ips, policy)

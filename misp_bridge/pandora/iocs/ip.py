@@ -1,23 +1,27 @@
 """IP addresses in alert text: strict validation, the report/drop/internal policy, the guarded scan.
 
-Pure code. Every regex here has bounded repetitions and a fixed anchor per start position, so the
-work stays linear in the input size (alert data can be 128 KiB of attacker-influenced text).
+Pure code. Every regex here is RE2 (misp_bridge/pandora/rx.py), linear in the input size whatever it
+holds (alert data can be 128 KiB of attacker-written text). RE2 has no lookarounds: the scans match
+the character before an address as part of the match, and the checks after it are made in Python.
 """
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
+from misp_bridge.pandora.rx import Pattern, compile_pattern
+
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
-_V4_SHAPE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
-_V6_CHARS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
-_ZONE_ID = re.compile(r"[0-9A-Za-z_.\-]{1,32}")
-_PORT = re.compile(r"[0-9]{1,5}")
+_V4_SHAPE = compile_pattern(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+_V6_CHARS = compile_pattern(r"[0-9A-Fa-f:.]{2,45}")
+_ZONE_ID = compile_pattern(r"[0-9A-Za-z_.\-]{1,32}")
+_PORT = compile_pattern(r"[0-9]{1,5}")
+WORD_CHARS = frozenset(string.ascii_letters + string.digits + "_")
 
 # Addresses that can never name an attacker: checked through ipaddress' own flags.
 _DROP_FLAGS: tuple[Callable[[IPAddress], bool], ...] = (
@@ -155,32 +159,45 @@ def _inside(address: IPAddress, networks: Sequence[IPNetwork]) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
+def glued(text: str, end: int) -> bool:
+    """Whether a word character (ASCII, as RE2's \\w) comes right after `end`."""
+    return text[end : end + 1] in WORD_CHARS
+
+
+def word_follows(text: str, end: int, also: str = "") -> bool:
+    """Whether a word character (ASCII, as RE2's \\w), one of `also`, or a dot and a word character
+    come right after `end`: the token found there goes on (more version parts, a host name)."""
+    following = text[end : end + 1]
+    if following and (following in WORD_CHARS or following in also):
+        return True
+    return following == "." and text[end + 1 : end + 2] in WORD_CHARS
+
+
 # IPv4: not glued to a word or a dot on the left (1.2.3.4.5 and v1.2.3.4 are versions), not after
 # "Product/" (User-Agent versions like Chrome/120.0.0.0), not followed by a word character or by
 # ".x" (more version parts, or a host name such as 1.2.3.4.nip.io). A sentence-ending dot is fine.
-_SCAN_V4 = re.compile(
-    r"(?<![\w.])(?<![\w-]/)([0-9]{1,3}(?:\.[0-9]{1,3}){3})(?!\w|\.\w)",
-    re.ASCII,
-)
+# The character before is matched (RE2 has no lookbehind); what follows is checked by word_follows.
+_SCAN_V4 = compile_pattern(r"(?:^|[^\w./]|(?:^|[^\w-])/)([0-9]{1,3}(?:\.[0-9]{1,3}){3})")
 # IPv6: hex groups with at least two colons, an optional dotted IPv4 tail right after a colon, and
-# an optional zone id. Timestamps (10:04:05) and MAC addresses match here but fail validation.
-_SCAN_V6 = re.compile(
-    r"(?<![\w:.])"
-    r"([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}"
-    r"(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
+# an optional zone id. Timestamps (10:04:05) and MAC addresses match here but fail validation. The
+# form with an IPv4 tail comes first: RE2 takes the first alternative that matches.
+_H = "[0-9A-Fa-f]{0,4}"
+_SCAN_V6 = compile_pattern(
+    r"(?:^|[^\w:.])"
+    rf"((?:{_H}(?::{_H}){{1,7}}:[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|{_H}(?::{_H}){{2,8}})"
     r"(?:%[0-9A-Za-z_.\-]{1,32})?)"
-    r"(?![\w:]|\.\w)",
-    re.ASCII,
 )
+_SCANS: tuple[tuple[Pattern, str], ...] = ((_SCAN_V4, ""), (_SCAN_V6, ":"))
 
 
 def scan_addresses(text: str) -> list[tuple[int, IPAddress]]:
     """Every valid address in free text, with its offset, in order of appearance."""
     found = [
         (match.start(1), address)
-        for pattern in (_SCAN_V4, _SCAN_V6)
+        for pattern, glued in _SCANS
         for match in pattern.finditer(text)
-        if (address := validate_ip(match.group(1))) is not None
+        if not word_follows(text, match.end(1), glued)
+        and (address := validate_ip(match.group(1))) is not None
     ]
     found.sort(key=lambda item: item[0])
     return found

@@ -1,36 +1,46 @@
 """Text-level helpers of the indicator extractor: refanging, JSON detection, and the non-IP extras.
 
-Pure code; every regex has bounded repetitions so 128 KiB of hostile text is scanned in linear time.
+Pure code; every regex is RE2 (misp_bridge/pandora/rx.py), so 128 KiB of hostile text is scanned in
+linear time whatever it holds. The character before a match is part of the match (RE2 has no
+lookbehind); what must not follow a match is checked in Python (`word_follows`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from misp_bridge.pandora.iocs.ip import AddressPolicy, validate_ip
+from misp_bridge.pandora.iocs.ip import AddressPolicy, glued, validate_ip, word_follows
 from misp_bridge.pandora.iocs.model import Ioc
+from misp_bridge.pandora.rx import Match, Pattern, compile_pattern
 
 # Defanging conventions seen in threat reports and SIEM exports, undone in this order (the
 # bracketed colon first, so "hxxp[:]//" becomes "hxxp://" before the scheme is fixed).
-_REFANG: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
-    (re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\}", re.IGNORECASE), "."),
-    (re.compile(r"\[:\]"), ":"),
-    (re.compile(r"\[://\]"), "://"),
-    (re.compile(r"\[@\]|\[at\]", re.IGNORECASE), "@"),
-    (re.compile(r"\bhxxp(s?)://", re.ASCII | re.IGNORECASE), lambda m: f"http{m.group(1)}://"),
-    (re.compile(r"\bfxp://", re.ASCII | re.IGNORECASE), "ftp://"),
+# Exact forms are plain replacements (C speed however many there are); the others are RE2.
+_REFANG: tuple[tuple[str | Pattern, str | Callable[[Match], str]], ...] = (
+    ("[.]", "."),
+    ("(.)", "."),
+    ("{.}", "."),
+    (compile_pattern(r"\[dot\]|\(dot\)|\{dot\}", ignore_case=True), lambda m: "."),
+    ("[:]", ":"),
+    ("[://]", "://"),
+    ("[@]", "@"),
+    (compile_pattern(r"\[at\]", ignore_case=True), lambda m: "@"),
+    (compile_pattern(r"\bhxxp(s?)://", ignore_case=True), lambda m: f"http{m.group(1)}://"),
+    (compile_pattern(r"\bfxp://", ignore_case=True), lambda m: "ftp://"),
 )
 
 
 def refang(text: str) -> str:
     """`text` with defanged addresses, URLs and emails turned back into their normal form."""
     for pattern, replacement in _REFANG:
-        text = pattern.sub(replacement, text)
+        if isinstance(pattern, str):
+            text = text.replace(pattern, str(replacement))
+        else:
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -54,26 +64,31 @@ def parse_json_alert(text: str) -> Mapping[str, Any] | None:
 
 MAX_PER_KIND = 100  # a flood of indicators in one alert helps no analyst and bloats the event
 
-_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"'`{}|\\^]{1,2048}", re.ASCII | re.IGNORECASE)
+# RE2 caps counted repeats at 1000: the URL is matched whole and cut at MAX_URL characters.
+_URL = compile_pattern(r"\b(?:https?|ftp)://[^\s<>\"'`{}|\\^]+", ignore_case=True)
+MAX_URL = 2048 + len("https://")
 _URL_TRAILING = ".,;:!?'\")]>"
-_HOST_NAME = re.compile(
-    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.){1,126}(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})",
-    re.ASCII,
+_HOST_NAME = compile_pattern(
+    # At most 253 characters (checked before), so the label count needs no bound of its own.
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
 )
 # Names that resolve only inside a site, or are reserved for examples: never a detection rule.
 _LOCAL_SUFFIXES = frozenset(
     {"local", "localhost", "localdomain", "internal", "intranet", "lan", "home", "corp", "private"}
     | {"test", "example", "invalid", "arpa", "example.com", "example.net", "example.org"}
 )
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])([\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
-    r"[A-Za-z]{2,24})(?![\w-]|\.\w)",
-    re.ASCII,
+# Not glued to more address characters on the left (matched) nor to a word, a "-" or ".x" on the right
+# (checked).
+_EMAIL = compile_pattern(
+    r"(?:^|[^\w.%+-])([\w.%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}"
+    r"[A-Za-z]{2,24})"
 )
 # A maximal hex run bounded by non-word characters: a hash is never cut out of a longer run.
-_HEX_RUN = re.compile(r"(?<!\w)[0-9A-Fa-f]{32,64}(?!\w)", re.ASCII)
+_HEX_RUN = compile_pattern(r"(?:^|[^\w])([0-9A-Fa-f]{32,64})")
 _HASH_TYPES = {32: "md5", 40: "sha1", 64: "sha256"}
-_CVE = re.compile(r"(?<![\w-])CVE-([0-9]{4})-([0-9]{4,7})(?!\w)", re.ASCII | re.IGNORECASE)
+_DIGITS = frozenset("0123456789")
+_HEX_LETTERS = frozenset("abcdefABCDEF")
+_CVE = compile_pattern(r"(?:^|[^\w-])CVE-([0-9]{4})-([0-9]{4,7})", ignore_case=True)
 
 
 def _trim_url(url: str) -> str:
@@ -134,7 +149,7 @@ def find_extras(text: str, policy: AddressPolicy) -> Extras:
     url_spans: list[tuple[int, int]] = []
     host_ips: set[str] = set()
     for match in _URL.finditer(text):
-        url = _trim_url(match.group(0))
+        url = _trim_url(match.group(0)[:MAX_URL])
         url_spans.append((match.start(), match.start() + len(url)))
         host = _url_host(url, policy)
         add(Ioc("url", url, to_ids=host is not None and host.trusted, comment="URL in the alert text"))
@@ -143,15 +158,20 @@ def find_extras(text: str, policy: AddressPolicy) -> Extras:
         elif host is not None:
             add(Ioc("domain", host.name, to_ids=host.trusted, comment="host of a URL in the alert text"))
     for match in _EMAIL.finditer(text):
-        if not any(start <= match.start() < end for start, end in url_spans):  # user@host in a URL
+        if word_follows(text, match.end(1), "-"):
+            continue
+        if not any(start <= match.start(1) < end for start, end in url_spans):  # user@host in a URL
             add(Ioc("email", match.group(1).lower(), to_ids=True, comment="email address in the alert text"))
     for match in _HEX_RUN.finditer(text):
-        run = match.group(0)
+        run = match.group(1)
         hash_type = _HASH_TYPES.get(len(run))
         # Require a digit and a letter: all-digit runs are counters, all-letter runs are words.
-        if hash_type and re.search("[0-9]", run) and re.search("[A-Fa-f]", run):
+        letters = set(run)
+        if hash_type and not glued(text, match.end(1)) and letters & _DIGITS and letters & _HEX_LETTERS:
             add(Ioc(hash_type, run.lower(), to_ids=True, comment=f"{hash_type} hash in the alert text"))
     for match in _CVE.finditer(text):
+        if glued(text, match.end(2)):
+            continue
         cve = f"CVE-{match.group(1)}-{match.group(2)}"
         add(Ioc("vulnerability", cve, to_ids=False, comment="CVE id in the alert text"))
     return Extras(tuple(found.values()), frozenset(host_ips))

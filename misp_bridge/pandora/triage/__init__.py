@@ -2,7 +2,6 @@
 
 rules.toml      the packaged rules; rules.py reads and checks them (or an operator's file)
 classify.py     applies every rule to one alert: where the threat level is decided
-prefilter.py    the literal guard that keeps 128 KiB alerts cheap
 attack.py       ATT&CK id -> exact MISP galaxy tag (techniques.json, NOTICE.md beside it)
 """
 

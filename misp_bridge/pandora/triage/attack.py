@@ -9,7 +9,6 @@ with it.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,10 +17,11 @@ from types import MappingProxyType
 from typing import Any
 
 from misp_bridge.errors import AttackDataError, UnknownTechnique
+from misp_bridge.pandora.rx import compile_pattern
 
 PACKAGED_TABLE = Path(__file__).resolve().with_name("techniques.json")
 GALAXY = "mitre-attack-pattern"
-TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
+TECHNIQUE_ID = compile_pattern(r"T\d{4}(?:\.\d{3})?")  # also applied to alert JSON values
 
 
 @dataclass(frozen=True)

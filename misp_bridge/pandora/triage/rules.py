@@ -2,12 +2,13 @@
 
 A rules file is read and checked once: a wrong one fails at load time with one sentence naming the file,
 the rule and the problem, never halfway through an alert. The format is described at the top of the
-packaged rules.toml.
+packaged rules.toml. Patterns are RE2 (misp_bridge/pandora/rx.py): linear time whatever the alert holds,
+so a custom rule cannot stall a run either; a pattern RE2 refuses (a lookaround, a backreference) is a
+load-time error naming the file, the rule and the pattern.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from misp_bridge.errors import RulesError
+from misp_bridge.pandora.rx import Pattern, RegexError, compile_pattern
 from misp_bridge.pandora.triage.attack import load_techniques
-from misp_bridge.pandora.triage.prefilter import fold
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +37,41 @@ NO_MATCH_CATEGORY = "Network activity"
 NO_MATCH_SIDE: IocSide = "source"
 # Suricata eve alerts carry ATT&CK ids of their own; they are trusted when the table knows them.
 EVE_TECHNIQUES = "alert.metadata.mitre_technique_id"
-PATTERN_FLAGS = re.IGNORECASE | re.MULTILINE
+# How far an exclusion looks before or after a match: enough for any log context, and a bound that
+# keeps the work per match constant (so linear over the alert).
+GUARD_WINDOW = 256
+# The MISP types a rule may vouch for (rule key `to_ids`).
+IOC_TYPES = ("url", "domain", "email", "md5", "sha1", "sha256", "ip-src", "ip-dst")
+
+
+@dataclass(frozen=True)
+class RulePattern:
+    """One pattern of a rule: an RE2 regex, optionally with what may not come right before or after a
+    match (RE2 has no lookarounds; these take their place, within GUARD_WINDOW characters)."""
+
+    regex: Pattern
+    not_preceded_by: Pattern | None = None  # compiled as (?:X)\z, searched in the window before
+    not_followed_by: Pattern | None = None  # matched at the start of the window after
+
+    @property
+    def pattern(self) -> str:
+        return self.regex.pattern
+
+    def found(self, text: str) -> bool:
+        """Whether some match of the regex is not excluded by its guards (matches taken left to right,
+        without overlap)."""
+        if self.not_preceded_by is None and self.not_followed_by is None:
+            return self.regex.search(text) is not None
+        for match in self.regex.finditer(text):
+            start, end = match.start(), match.end()
+            before = self.not_preceded_by
+            if before is not None and before.search(text[max(0, start - GUARD_WINDOW) : start]):
+                continue
+            after = self.not_followed_by
+            if after is not None and after.match(text[end : end + GUARD_WINDOW]):
+                continue
+            return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -44,18 +79,28 @@ class Rule:
     id: str
     name: str
     keywords: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[RulePattern, ...]
     json_fields: Mapping[str, tuple[str, ...]]
     techniques: tuple[str, ...]
     category: str
     threat_level: int
     ioc_side: IocSide
+    to_ids: tuple[str, ...] = ()  # IOC types from the text this rule makes detection rules
 
 
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     source: str
+
+
+# re's IGNORECASE and RE2's case folding equate the dotless i with i; casefold() alone does not.
+_FOLD_EXTRA = str.maketrans({"\u0131": "i"})
+
+
+def fold(text: str) -> str:
+    """Case-fold the way keywords are compared (a substring test on the folded alert)."""
+    return text.casefold().translate(_FOLD_EXTRA)
 
 
 class _Problem(Exception):
@@ -78,14 +123,51 @@ def _keywords(value: object, key: str) -> tuple[str, ...]:
     return tuple(fold(k) for k in _strings(value, key))
 
 
-def _patterns(value: object, key: str) -> tuple[re.Pattern[str], ...]:
-    compiled = []
-    for pattern in _strings(value, key):
-        try:
-            compiled.append(re.compile(pattern, PATTERN_FLAGS))
-        except re.error as exc:
-            raise _Problem(f"has a bad regex {pattern!r} ({exc})") from exc
-    return tuple(compiled)
+def _regex(pattern: object, key: str, *, suffix: str = "") -> Pattern:
+    if not isinstance(pattern, str) or not pattern:
+        raise _Problem(f"has {key} that is not a non-empty string")
+    try:
+        # Case-insensitive, ^ and $ at every line: the rules' dialect (rules.toml's header).
+        return compile_pattern(f"(?:{pattern}){suffix}", ignore_case=True, multiline=True)
+    except RegexError as exc:
+        raise _Problem(
+            f"has pattern {pattern!r} in {key} that RE2 cannot compile ({exc}); RE2 has no lookarounds "
+            "or backreferences: use not_preceded_by / not_followed_by (see docs/triage.md)"
+        ) from None
+
+
+_GUARDS = {"regex", "not_preceded_by", "not_followed_by"}
+
+
+def _pattern(entry: object, key: str) -> RulePattern:
+    if isinstance(entry, str):
+        return RulePattern(_regex(entry, key))
+    if not isinstance(entry, dict) or "regex" not in entry or set(entry) - _GUARDS:
+        raise _Problem(
+            f"has {key} with an entry that is neither a string nor a table of "
+            "regex (and not_preceded_by, not_followed_by)"
+        )
+    before = entry.get("not_preceded_by")
+    after = entry.get("not_followed_by")
+    return RulePattern(
+        _regex(entry["regex"], key),
+        None if before is None else _regex(before, f"{key}.not_preceded_by", suffix=r"\z"),
+        None if after is None else _regex(after, f"{key}.not_followed_by"),
+    )
+
+
+def _patterns(value: object, key: str) -> tuple[RulePattern, ...]:
+    if not isinstance(value, list):
+        raise _Problem(f"has {key} that is not a list of patterns")
+    return tuple(_pattern(entry, key) for entry in value)
+
+
+def _to_ids(value: object, key: str) -> tuple[str, ...]:
+    types = _strings(value, key)
+    unknown = [t for t in types if t not in IOC_TYPES]
+    if unknown:
+        raise _Problem(f"has {key} {unknown[0]!r}; it must be among {', '.join(IOC_TYPES)}")
+    return types
 
 
 def _json_fields(value: object, key: str) -> Mapping[str, tuple[str, ...]]:
@@ -138,6 +220,7 @@ _FIELDS: dict[str, tuple[Callable[[object, str], Any], object]] = {
     "category": (_category, _REQUIRED),
     "threat_level": (_threat_level, _REQUIRED),
     "ioc_side": (_ioc_side, _REQUIRED),
+    "to_ids": (_to_ids, ()),
 }
 _TOP_LEVEL = {"extends_default", "rule"}
 
