@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.sentinel.stix import parse_time, parsed_pattern, root_types
@@ -34,12 +34,57 @@ def arm_prefix(workspace: Workspace) -> str:
     )
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def dotnet_time(moment: datetime | float | None) -> str | None:
+    """A time as the service writes it: UTC, 7 fractional digits (100 ns ticks) with trailing zeros
+    trimmed, no fraction at all when it is zero (`2020-04-15T20:11:57.9666134Z`, `...:11.07Z`)."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        whole = moment.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
+        ticks = moment.microsecond * 10
+    else:
+        whole = datetime(1970, 1, 1) + timedelta(seconds=int(moment // 1))
+        ticks = round((moment % 1) * 10**7)
+        if ticks >= 10**7:
+            whole, ticks = whole + timedelta(seconds=1), 0
+    fraction = f"{ticks:07d}".rstrip("0")
+    return f"{whole:%Y-%m-%dT%H:%M:%S}" + (f".{fraction}" if fraction else "") + "Z"
+
+
+def _stix_time(value: object) -> str | None:
+    parsed = parse_time(value)
+    return dotnet_time(parsed) if parsed is not None else None
+
+
+# STIX external_reference keys -> the ARM spec's ThreatIntelligenceExternalReference keys.
+_REFERENCE_KEYS = {
+    "source_name": "sourceName",
+    "external_id": "externalId",
+    "url": "url",
+    "description": "description",
+    "hashes": "hashes",
+}
+
+
+def _reference(ref: object) -> dict[str, Any]:
+    if not isinstance(ref, dict):
+        return {}
+    return {arm: ref[stix] for stix, arm in _REFERENCE_KEYS.items() if ref.get(stix) is not None}
+
+
+def observable_type(stix: dict[str, Any]) -> str:
+    """The ARM `patternType`: the observable type the pattern is about (`ipv4-addr`, `url`, `file`),
+    not STIX's `pattern_type`; a pattern in another language keeps its language's name."""
+    if stix.get("pattern_type") == "stix":
+        found = root_types(str(stix.get("pattern")))
+        if found:
+            return found[0]
+    return str(stix.get("pattern_type") or "")
 
 
 def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
-    """One indicator in the exact ARM shape the service returns."""
+    """One indicator in the shape of the ARM specification (ThreatIntelligence.json 2025-09-01):
+    camelCase properties and external references, observable `patternType`, .NET-style times."""
     stix = stored.stix
     properties: dict[str, Any] = {
         "source": stored.source,
@@ -47,14 +92,16 @@ def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
         "displayName": stix.get("name", ""),
         "description": stix.get("description"),
         "pattern": stix.get("pattern"),
-        "patternType": stix.get("pattern_type"),
+        "patternType": observable_type(stix),
         "patternVersion": stix.get("pattern_version"),
-        "validFrom": stix.get("valid_from"),
-        "validUntil": stix.get("valid_until"),
-        "created": stix.get("created"),
+        "validFrom": _stix_time(stix.get("valid_from")),
+        "validUntil": _stix_time(stix.get("valid_until")),
+        "created": _stix_time(stix.get("created")),
+        "modified": _stix_time(stix.get("modified")),
         "createdByRef": stix.get("created_by_ref"),
         "revoked": bool(stix.get("revoked", False)),
         "confidence": stix.get("confidence"),
+        "indicatorTypes": list(stix.get("indicator_types", [])),
         "threatTypes": list(stix.get("indicator_types", [])),
         "threatIntelligenceTags": list(stix.get("labels", [])),
         "labels": list(stix.get("labels", [])),
@@ -63,13 +110,11 @@ def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
             for k in stix.get("kill_chain_phases", [])
             if isinstance(k, dict)
         ],
-        "externalReferences": list(stix.get("external_references", [])),
+        "externalReferences": [_reference(r) for r in stix.get("external_references", [])],
         "objectMarkingRefs": list(stix.get("object_marking_refs", [])),
         "language": stix.get("lang"),
-        "lastUpdatedTimeUtc": _iso(stored.received),
-        "friendlyName": stix.get("name", ""),
+        "lastUpdatedTimeUtc": dotnet_time(stored.received),
         "parsedPattern": parsed_pattern(stored.observables),
-        "additionalData": {"modified": stix.get("modified"), "via": stored.via},
     }
     return {
         "id": f"{arm_prefix(workspace)}/threatIntelligence/{stored.name}",
@@ -162,6 +207,14 @@ def _searchable(stored: StoredObject) -> str:
     return " ".join(str(p) for p in parts if p).lower()
 
 
+def _sort_key(value: Any) -> Any:
+    """Times sort as times (trimmed fractions do not sort as text), everything else as it is."""
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    moment = parse_time(value) if isinstance(value, str) else None
+    return (0, moment.timestamp(), "") if moment is not None else (1, 0.0, str(value))
+
+
 def _sort(items: list[dict[str, Any]], sort_by: object) -> list[dict[str, Any]]:
     if sort_by is None:
         return items
@@ -177,7 +230,7 @@ def _sort(items: list[dict[str, Any]], sort_by: object) -> list[dict[str, Any]]:
         key = entry["itemKey"]
         present = [i for i in items if i["properties"].get(key) is not None]
         missing = [i for i in items if i["properties"].get(key) is None]
-        present.sort(key=lambda i: i["properties"][key], reverse=order == "descending")
+        present.sort(key=lambda i: _sort_key(i["properties"][key]), reverse=order == "descending")
         items = present + missing
     return items
 

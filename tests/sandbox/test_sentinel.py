@@ -84,6 +84,8 @@ def test_all_valid_gives_an_empty_200_and_stores(azure: AzureSandbox) -> None:
         (indicator(type="malware"), "type"),
         (indicator(id="indicator--not-a-uuid"), "id"),
         (indicator(modified="2023-01-01T00:00:00Z"), "modified"),
+        (indicator(pattern_type="ipv4-addr"), "pattern_type"),
+        (indicator(external_references=[{"sourceName": "MISP", "externalId": "x"}]), "stixobject"),
     ],
     ids=[
         "no-id",
@@ -100,6 +102,8 @@ def test_all_valid_gives_an_empty_200_and_stores(azure: AzureSandbox) -> None:
         "unsupported-type",
         "bad-id",
         "modified-before-created",
+        "observable-type-as-pattern-type",
+        "camel-case-reference",
     ],
 )
 def test_invalid_objects_are_listed_by_record_index(

@@ -8,10 +8,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import stix2
 
 from misp_bridge.azure.management import skip_token
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 from misp_bridge.sync import cleanup
+from misp_bridge.sync.convert import revoked
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.lookup import existing_ids
 from tests.fakes import FakeClock, FakeSleep
 from tests.fixtures.azure import AzureSandbox
@@ -162,6 +165,75 @@ def test_expired_revoked_over_several_pages(tmp_path: Path, azure: AzureSandbox)
     assert len(queries) == 3  # 230 items, 100 a page
     assert all(r.method == "POST" for r in queries)
     assert upload_requests(azure) == 3  # batches of 100
+
+
+def test_revocation_built_from_a_spec_shaped_item_is_accepted(tmp_path: Path, azure: AzureSandbox) -> None:
+    """Finding 1: queryIndicators items are ARM-shaped (camelCase references, observable patternType,
+    7-digit times); copied into the revocation as they were, Sentinel refused every one."""
+    event_uuid = "5f0e1d2c-3b4a-4958-8776-a5b4c3d2e1f0"
+    expired = indicator(
+        "192.0.2.1", created=PAST, valid_until=PAST + timedelta(days=1), event_uuid=event_uuid
+    )
+    seed_sentinel(azure, [expired])
+    ctx = context(settings_for(tmp_path, azure))
+    [item] = ctx.targets[0].management("test").query({"sources": ["MISP"]})
+    assert item["properties"]["patternType"] == "ipv4-addr"
+    assert "sourceName" in item["properties"]["externalReferences"][0]
+
+    result = cleanup.revoke_expired(ctx)
+
+    assert result.errors == ()
+    assert result.revoked == {azure.workspace_name: 1}
+    stored = azure.sentinel.objects(azure.workspace_id)[expired["id"]]
+    assert stored["revoked"] is True
+    assert stored["pattern_type"] == "stix"
+    assert stored["pattern"] == expired["pattern"]
+    assert stored["external_references"] == expired["external_references"]
+    assert stored["created"] == expired["created"] and stored["valid_until"] == expired["valid_until"]
+
+
+def test_body_from_item_converts_every_arm_spelling() -> None:
+    item = {
+        "name": "27d963e6-e6e4-e0f9-e9d7-c53985b3bbe8",
+        "properties": {
+            "externalId": "indicator--8516d567-0c4c-4f5a-9b8a-1d2e3f4a5b6c",
+            "source": "MISP",
+            "pattern": "[url:value = 'https://www.contoso.com']",
+            "patternType": "url",
+            "validFrom": "2020-04-15T20:11:57.9666134Z",
+            "validUntil": "2020-05-15T20:11:57Z",
+            "created": "2020-04-15T20:11:57.07Z",
+            "lastUpdatedTimeUtc": "2020-04-15T20:15:11.0746926Z",
+            "indicatorTypes": ["malicious-activity"],
+            "externalReferences": [
+                {"sourceName": "MISP", "externalId": "e-1", "url": "https://misp/e-1", "description": "d"},
+                {"url": "https://no-source.example"},
+            ],
+            "killChainPhases": [
+                {"killChainName": "lockheed-martin-cyber-kill-chain", "phaseName": "Delivery"}
+            ],
+        },
+    }
+
+    body = cleanup.body_from_item(item)
+
+    assert body is not None
+    assert body["pattern_type"] == "stix"
+    assert body["external_references"] == [
+        {"source_name": "MISP", "external_id": "e-1", "url": "https://misp/e-1", "description": "d"}
+    ]
+    assert body["valid_from"] == "2020-04-15T20:11:57.966613Z"
+    assert body["created"] == "2020-04-15T20:11:57.070Z"
+    assert body["modified"] == "2020-04-15T20:15:11.074692Z"
+    assert body["indicator_types"] == ["malicious-activity"]
+    assert body["kill_chain_phases"] == [
+        {"kill_chain_name": "lockheed-martin-cyber-kill-chain", "phase_name": "Delivery"}
+    ]
+    stix2.parse(revoked(Indicator.from_body(body), datetime.now(timezone.utc)).body, allow_custom=True)
+    assert cleanup.body_from_item({**item, "properties": {**item["properties"], "patternType": "yara"}}) == {
+        **body,
+        "pattern_type": "yara",
+    }
 
 
 def test_expired_query_lag_does_not_revoke_twice(
