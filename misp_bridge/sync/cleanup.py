@@ -243,7 +243,7 @@ def _toids_from_state(
         return
     source = ctx.settings.sourcesystem
     client = target.management_client
-    yield from _from_items(client.find(unresolved, source=source, include_revoked=False), source)
+    yield from _from_items(client.find(unresolved, source=source), source)
 
 
 def _toids_from_sentinel(
@@ -253,7 +253,7 @@ def _toids_from_sentinel(
     client = target.management("find indicators to revoke while the state file is empty")
     ids = [f"indicator--{attribute_uuid.lower()}" for attribute_uuid in attributes]
     source = ctx.settings.sourcesystem
-    yield from _from_items(client.find(ids, source=source, include_revoked=False), source)
+    yield from _from_items(client.find(ids, source=source), source)
 
 
 def revoke_toids_changes(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
@@ -307,11 +307,23 @@ def _mentions_event(item: Mapping[str, Any], event_uuid: str) -> bool:
 def _query_items(
     ctx: RunContext, client: ManagementClient, filters: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    # Read every page before revoking anything: revoked items leave the result set and would shift
-    # the offsets the later skip tokens point at.
+    """Active items of our source matching `filters`. What `includeDisabled: false` hides (revoked?
+    expired?) is undocumented, so the query asks for everything and `revoked` is checked here.
+    Every page is read before anything is revoked: revoked items could leave the result set and shift
+    the offsets later skip tokens point at."""
     source = ctx.settings.sourcesystem
-    query = {"sources": [source], "includeDisabled": False, **dict(filters)}
-    return [item for item in client.query(query) if of_source(item, source)]
+    query = {**dict(filters), "sources": [source], "includeDisabled": True}
+    return [
+        item
+        for item in client.query(query)
+        if of_source(item, source) and not properties(item).get("revoked")
+    ]
+
+
+def _expired(item: Mapping[str, Any], now: datetime) -> bool:
+    """The item's validUntil has passed (checked here, not left to the query's filter)."""
+    until = _time(properties(item), "validUntil")
+    return until is not None and until <= now
 
 
 def _keep_event(
@@ -326,11 +338,11 @@ def _keep_event(
 def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
     """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid)."""
     results = []
-    now = iso(ctx.now())
+    now = ctx.now()
     for target in ctx.targets:
         client = target.management("find expired indicators")
-        items = _query_items(ctx, client, {"maxValidUntil": now})
-        items = _keep_event(ctx, target, items, event_uuid)
+        items = _query_items(ctx, client, {"maxValidUntil": iso(now)})
+        items = [item for item in _keep_event(ctx, target, items, event_uuid) if _expired(item, now)]
         results.append(revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem)))
     return merge(results)
 

@@ -5,6 +5,8 @@ Tokens are checked through the sandbox Entra ID (`EntraApp.valid`), so `entra.ex
 token issued so far into a 401. Knobs a test may set at any time: `throttle_next` (that many next requests
 get a 429), `error_body_empty` (forced 500s carry no body), `query_lag` (seconds before a change shows in
 queries), `retry_after_header`, `retry_after_precision` (decimals of Retry-After for scaled windows).
+Readings of the undocumented queryIndicators filters are chosen at construction: `ids_match` and
+`include_disabled` (see `mgmt.Semantics`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class SentinelApp(App):
         per_user_limit: bool = True,
         query_lag: float = 0.0,
         max_objects: int = 100,
+        ids_match: str = "stix_id",
+        include_disabled: str = "revoked",
     ) -> None:
         super().__init__()
         self.entra = entra
@@ -63,6 +67,7 @@ class SentinelApp(App):
         self.per_user_limit = per_user_limit
         self.query_lag = query_lag
         self.max_objects = max_objects
+        self.semantics = mgmt.Semantics(ids_match, include_disabled)
         self.throttle_next = 0
         self.error_body_empty = False
         self.deletes: list[str] = []  # ARM names DELETE was called for
@@ -300,7 +305,9 @@ class SentinelApp(App):
         workspace, _ = authorized
         try:
             filters = self._filters(request)
-            page, next_offset = mgmt.query(workspace, self._visible(workspace), filters)
+            page, next_offset = mgmt.query(
+                workspace, self._visible(workspace), filters, self.semantics, self.clock()
+            )
         except mgmt.QueryError as exc:
             return _arm_error(400, "BadRequest", str(exc))
         reply: dict[str, Any] = {"value": page}

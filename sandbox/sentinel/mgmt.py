@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +21,22 @@ from sandbox.sentinel.store import StoredObject, Workspace
 API_VERSION = "2025-09-01"
 ITEM_TYPE = "Microsoft.SecurityInsights/ThreatIntelligence"
 LIST_FILTERS = ("sources", "patternTypes", "threatTypes", "ids", "keywords")
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """Readings of the two undocumented queryIndicators filters (docs/contracts.md 5), so the product can
+    be tested under each: what `ids` matches ("stix_id": the externalId, "name": the ARM name, "both",
+    or "ignored") and what `includeDisabled: false` hides ("revoked", "expired" or "either")."""
+
+    ids_match: str = "stix_id"
+    include_disabled: str = "revoked"
+
+    def __post_init__(self) -> None:
+        if self.ids_match not in ("stix_id", "name", "both", "ignored"):
+            raise ValueError(f"unknown ids reading {self.ids_match!r}")
+        if self.include_disabled not in ("revoked", "expired", "either"):
+            raise ValueError(f"unknown includeDisabled reading {self.include_disabled!r}")
 
 
 class QueryError(Exception):
@@ -167,7 +184,16 @@ def _lower_list(filters: dict[str, Any], key: str) -> set[str] | None:
     return {v.lower() for v in value}
 
 
-def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]:
+def _disabled(stored: StoredObject, meaning: str, now: float) -> bool:
+    revoked = bool(stored.stix.get("revoked", False))
+    until = parse_time(stored.stix.get("valid_until"))
+    expired = until is not None and until.timestamp() <= now
+    return {"revoked": revoked, "expired": expired, "either": revoked or expired}[meaning]
+
+
+def _predicates(
+    filters: dict[str, Any], semantics: Semantics, now: float
+) -> list[Callable[[StoredObject], bool]]:
     """One test per filter present; an object is returned when it passes them all."""
     checks: list[Callable[[StoredObject], bool]] = []
     low, high = _number(filters, "minConfidence"), _number(filters, "maxConfidence")
@@ -181,7 +207,7 @@ def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]
     if before is not None:
         checks.append(lambda s: (t := parse_time(s.stix.get("valid_until"))) is not None and t <= before)
     if not filters.get("includeDisabled", False):
-        checks.append(lambda s: not s.stix.get("revoked", False))
+        checks.append(lambda s: not _disabled(s, semantics.include_disabled, now))
     lists = {key: _lower_list(filters, key) for key in LIST_FILTERS}
     if (sources := lists["sources"]) is not None:
         checks.append(lambda s: s.source.lower() in sources)
@@ -193,8 +219,9 @@ def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]
         )
     if (threats := lists["threatTypes"]) is not None:
         checks.append(lambda s: bool(threats & {str(t).lower() for t in s.stix.get("indicator_types", [])}))
-    if (ids := lists["ids"]) is not None:
-        checks.append(lambda s: s.name.lower() in ids or s.stix_id.lower() in ids)
+    if (ids := lists["ids"]) is not None and semantics.ids_match != "ignored":
+        by_name, by_stix = semantics.ids_match in ("name", "both"), semantics.ids_match in ("stix_id", "both")
+        checks.append(lambda s: (by_name and s.name.lower() in ids) or (by_stix and s.stix_id.lower() in ids))
     if (words := lists["keywords"]) is not None:
         checks.append(lambda s: any(w in _searchable(s) for w in words))
     return checks
@@ -236,7 +263,11 @@ def _sort(items: list[dict[str, Any]], sort_by: object) -> list[dict[str, Any]]:
 
 
 def query(
-    workspace: Workspace, objects: list[StoredObject], filters: dict[str, Any]
+    workspace: Workspace,
+    objects: list[StoredObject],
+    filters: dict[str, Any],
+    semantics: Semantics = Semantics(),
+    now: float = 0.0,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """One page of items and the offset of the next page (None on the last page)."""
     size = _number(filters, "pageSize")
@@ -246,7 +277,7 @@ def query(
     offset = 0
     if filters.get("skipToken"):
         offset, _ = decode_skip(str(filters["skipToken"]))
-    checks = _predicates(filters)
+    checks = _predicates(filters, semantics, now)
     indicators = [o for o in objects if o.stix.get("type") == "indicator" and all(c(o) for c in checks)]
     items = _sort([item(workspace, o) for o in indicators], filters.get("sortBy"))
     page = items[offset : offset + size]

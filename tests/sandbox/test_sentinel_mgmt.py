@@ -83,7 +83,7 @@ def test_item_has_the_arm_shape(seeded: AzureSandbox) -> None:
     assert "nextLink" not in reply.json()
     # the ARM name is stable across versions of the object
     upload(seeded, [indicator("192.0.2.1", modified="2024-05-01T00:00:00Z", confidence=11)])
-    again = query(seeded, {"ids": [item["name"]]}).json()["value"]
+    again = query(seeded, {"ids": [D1]}).json()["value"]
     assert [(i["name"], i["properties"]["confidence"]) for i in again] == [(item["name"], 11)]
 
 
@@ -306,3 +306,46 @@ def test_times_keep_up_to_seven_digits(azure_factory: AzureFactory) -> None:
     [item] = query(sandbox, {}).json()["value"]
     assert item["properties"]["lastUpdatedTimeUtc"] == "2020-04-15T20:11:57.0703125Z"
     assert item["properties"]["validFrom"] == "2024-01-01T00:00:00.07Z"
+
+
+@pytest.mark.parametrize(
+    ("reading", "by_stix_id", "by_name"),
+    [
+        ("stix_id", {D2}, set()),
+        ("name", set(), {D2}),
+        ("both", {D2}, {D2}),
+        ("ignored", {D1, D2, DOM, OTHER}, {D1, D2, DOM, OTHER}),
+    ],
+)
+def test_ids_readings(
+    azure_factory: AzureFactory, reading: str, by_stix_id: set[str], by_name: set[str]
+) -> None:
+    """`ids` is undocumented: the sandbox serves each reading so the product is tested under all."""
+    sandbox = azure_factory(ids_match=reading)
+    assert (
+        upload(sandbox, [indicator(v) for v in ("192.0.2.1", "192.0.2.2", "evil.example")]).status_code == 200
+    )
+    assert upload(sandbox, [indicator("203.0.113.9")], source="OtherFeed").status_code == 200
+    name = sandbox.sentinel.stored(sandbox.workspace_id)[D2].name
+    assert set(ext_ids(query(sandbox, {"ids": [D2]}))) == by_stix_id
+    assert set(ext_ids(query(sandbox, {"ids": [name]}))) == by_name
+
+
+@pytest.mark.parametrize(
+    ("reading", "hidden"),
+    [("revoked", {"revoked"}), ("expired", {"expired"}), ("either", {"revoked", "expired"})],
+)
+def test_include_disabled_readings(azure_factory: AzureFactory, reading: str, hidden: set[str]) -> None:
+    """What `includeDisabled: false` hides is undocumented: revoked, expired, or either."""
+    sandbox = azure_factory(include_disabled=reading)
+    kinds = {
+        "active": indicator("192.0.2.1", valid_until="2999-01-01T00:00:00Z"),
+        "revoked": indicator("192.0.2.2", valid_until="2999-01-01T00:00:00Z", revoked=True),
+        "expired": indicator(
+            "192.0.2.3", valid_from="2020-01-01T00:00:00Z", valid_until="2021-01-01T00:00:00Z"
+        ),
+    }
+    assert upload(sandbox, list(kinds.values())).status_code == 200
+    shown = set(ext_ids(query(sandbox, {"includeDisabled": False})))
+    assert shown == {body["id"] for kind, body in kinds.items() if kind not in hidden}
+    assert set(ext_ids(query(sandbox, {"includeDisabled": True}))) == {b["id"] for b in kinds.values()}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stix2
@@ -94,7 +95,8 @@ def test_toids_with_empty_state_falls_back_to_query(
     assert result.revoked == {azure.workspace_name: 1}
     assert by_source["MISP"]["revoked"] is True
     assert "revoked" not in by_source["OtherFeed"]
-    assert len(mgmt_requests(azure)) == 1  # one batched query for both attributes' ids
+    # Two small queries learn what `ids` matches; then one batched query for both attributes' ids.
+    assert len(mgmt_requests(azure)) == 3
     assert stored  # the store still holds everything: nothing was deleted
 
 
@@ -131,6 +133,50 @@ def test_toids_with_uuid_limits_to_that_event(tmp_path: Path, azure: AzureSandbo
     assert result.revoked == {azure.workspace_name: 1}
     assert after[f"indicator--{second['Attribute'][0]['uuid']}"]["revoked"] is True
     assert "revoked" not in after[f"indicator--{first['Attribute'][0]['uuid']}"]
+
+
+@pytest.mark.parametrize("reading", ["stix_id", "name", "both", "ignored"])
+def test_toids_with_empty_state_revokes_only_what_was_asked_under_every_ids_reading(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], misp: MispSandbox, reading: str
+) -> None:
+    """Finding 4: what queryIndicators' `ids` matches is undocumented. Ignored, the old code revoked
+    every indicator of our source; matching ARM names only, it revoked nothing."""
+    azure = azure_factory(ids_match=reading)
+    event = misp_event(3)
+    misp.app.seed_event(event)
+    upload_event(context(settings_for(tmp_path / "first", azure, misp)), event)
+    bystanders = [indicator(f"192.0.2.{i}") for i in range(5)]
+    seed_sentinel(azure, bystanders)
+    flipped = event["Attribute"][1]["uuid"]
+    flip_to_ids(misp, flipped)
+    fresh = context(settings_for(tmp_path / "lost-state", azure, misp))
+
+    result = cleanup.revoke_toids_changes(fresh)
+
+    assert result.errors == ()
+    assert result.revoked == {azure.workspace_name: 1}
+    assert revoked_ids(azure) == {f"indicator--{flipped}"}
+
+
+@pytest.mark.parametrize("reading", ["stix_id", "name", "ignored"])
+def test_existing_ids_are_right_under_every_ids_reading(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], reading: str
+) -> None:
+    azure = azure_factory(ids_match=reading)
+    held = [indicator(f"192.0.2.{i}") for i in range(250)]
+    seed_sentinel(azure, held)
+    ctx = context(settings_for(tmp_path, azure))
+    asked = [b["id"] for b in held[:120]] + [
+        f"indicator--00000000-0000-4000-8000-{i:012d}" for i in range(80)
+    ]
+
+    first = existing_ids(ctx, ctx.targets[0], asked[:100])
+    second = existing_ids(ctx, ctx.targets[0], asked[100:])
+
+    assert first | second == {b["id"] for b in held[:120]}
+    # The cost: by ids, one request per 100 ids asked; otherwise one read of the whole source (three
+    # pages of 100) for the run, kept as a set of ids. Plus two small queries that learn the reading.
+    assert len(mgmt_requests(azure)) == 2 + (2 if reading == "stix_id" else 3)
 
 
 # --- --delete-outdated-indicators ----------------------------------------------------------------
@@ -267,6 +313,43 @@ def test_expired_item_already_revoked_is_skipped(tmp_path: Path, azure: AzureSan
     assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 0}
 
 
+@pytest.mark.parametrize("reading", ["revoked", "expired", "either"])
+def test_expired_are_revoked_whatever_include_disabled_means(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], reading: str
+) -> None:
+    """Finding 4: with `includeDisabled: false` and "disabled" meaning expired, nothing was ever found."""
+    azure = azure_factory(include_disabled=reading)
+    expired, untouched = expired_and_fresh(azure, 3)
+    already = {
+        **indicator("192.0.2.200", created=PAST, valid_until=PAST + timedelta(days=2)),
+        "revoked": True,
+    }
+    seed_sentinel(azure, [already])
+    ctx = context(settings_for(tmp_path, azure))
+
+    result = cleanup.revoke_expired(ctx)
+
+    assert result.revoked == {azure.workspace_name: 3}
+    assert revoked_ids(azure) == set(expired) | {already["id"]}
+    assert all(i not in revoked_ids(azure) for i in untouched)
+
+
+def test_expired_items_are_checked_before_revoking(tmp_path: Path, azure: AzureSandbox) -> None:
+    """An item the query returns is revoked only if its validUntil has really passed."""
+    live = indicator("198.51.100.7")
+    seed_sentinel(azure, [live])
+    ctx = context(settings_for(tmp_path, azure))
+    client = ctx.targets[0].management("test")
+    original = client.query
+
+    def ignores_max_valid_until(filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        return original({k: v for k, v in filters.items() if k != "maxValidUntil"})
+
+    client.query = ignores_max_valid_until  # type: ignore[method-assign]
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 0}
+    assert revoked_ids(azure) == set()
+
+
 def test_expired_dry_run_lists_and_changes_nothing(tmp_path: Path, azure: AzureSandbox) -> None:
     expired, _ = expired_and_fresh(azure, 4)
     before = azure.sentinel.objects(azure.workspace_id)
@@ -328,8 +411,9 @@ def test_existing_ids_uses_state_then_batched_queries(
     found = existing_ids(ctx, ctx.targets[0], asked)
 
     assert found == set(in_state) | {b["id"] for b in only_in_sentinel}
-    # 211 ids not in the state -> 3 requests of at most 100 ids, not one per indicator.
-    assert len(mgmt_requests(azure)) == 3
+    # 211 ids not in the state -> 3 requests of at most 100 ids, not one per indicator (after the two
+    # small queries that learn what `ids` matches).
+    assert len(mgmt_requests(azure)) == 2 + 3
 
 
 # --- errors --------------------------------------------------------------------------------------
