@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from misp_bridge.azure.management import (
@@ -30,15 +30,21 @@ from misp_bridge.azure.management import (
     of_source,
     properties,
 )
-from misp_bridge.errors import WorkspaceRefused
 from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
-from misp_bridge.sync.convert import convert_attribute, iso, revoked
+from misp_bridge.sync.convert import convert_attribute, generation_id, iso, revoked
 from misp_bridge.sync.convert.times import parse_iso, stix_time
 from misp_bridge.sync.indicator import Indicator
+from misp_bridge.sync.pipeline import upload_indicators
 
 log = logging.getLogger("misp_bridge.cleanup")
 
 DeleteMode = Literal["all", "older_than", "uuid"]
+
+# With an empty state, the to_ids pass looks for these many generations after the first of each id.
+GENERATIONS_LOOKED_UP = 3
+# The expiry pass asks for what expired since the last complete pass, less this overlap.
+EXPIRY_MARK = "expiry_pass"
+EXPIRY_OVERLAP = timedelta(days=1)
 
 
 # --- building bodies ------------------------------------------------------------------------------
@@ -149,21 +155,23 @@ def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Ind
         yield Indicator.from_body(body)
 
 
-def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> dict[str, Indicator]:
-    """stix id -> the indicators this attribute gave while it had to_ids set."""
+def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> list[Indicator]:
+    """The indicators (generation 0) this attribute gave while it had to_ids set."""
     event = attribute.get("Event")
     as_uploaded = {**attribute, "to_ids": True, "deleted": False}
     result = convert_attribute(
         as_uploaded, event if isinstance(event, Mapping) else {}, ctx.options, ctx.now()
     )
-    return {} if not isinstance(result, list) else {i.stix_id: i for i in result}
+    return result if isinstance(result, list) else []
 
 
 # --- revoking -------------------------------------------------------------------------------------
 
 
 def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indicator]) -> CleanupResult:
-    """Re-upload each indicator revoked (once per run), record it in the state; a dry run only lists."""
+    """Upload each indicator revoked (once per run) through the run's upload feed: delivered ones are
+    recorded revoked, refused ones reported, failed ones kept pending and sent again by the next run.
+    A dry run only lists."""
     done = ctx.revoked.of(target.key)
     todo: dict[str, Indicator] = {}
     for revocation in revocations:
@@ -177,29 +185,19 @@ def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indic
         ctx.summary.count(target.label, "would_revoke", len(todo))
         return CleanupResult({target.label: 0}, would_revoke=tuple(todo))
     now = ctx.now()
-    bodies = [revoked(r, now).body for r in todo.values()]
-    size = ctx.settings.ms_max_indicators_request
-    batches = [bodies[start : start + size] for start in range(0, len(bodies), size)]
-    count = 0
-    errors: list[str] = []
-    try:
-        for result in target.uploader.upload_all(batches, workers=ctx.settings.ms_max_parallel_requests):
-            if result.delivered:
-                ctx.state.record_revoked(target.key, list(result.delivered))
-                done.update(result.delivered)
-                count += len(result.delivered)
-            for rejected in result.rejected:
-                errors.append(f"{rejected.stix_id}: {'; '.join(rejected.messages)}")
-            if result.failed and result.error:
-                errors.append(f"{len(result.failed)} not revoked: {result.error}")
-    except WorkspaceRefused as exc:
-        errors.append(str(exc))
+
+    def note(_items: list[Indicator], delivered: list[str]) -> None:
+        done.update(delivered)
+
+    totals = upload_indicators(ctx, target, (revoked(r, now) for r in todo.values()), on_batch=note)
+    errors = list(totals.problems)
+    if totals.refused:
+        errors.append(f"{totals.refused}; its revocations are kept to send next run")
     for error in errors:
         log.error("workspace %s: revocation failed: %s", target.label, error)
-    ctx.summary.count(target.label, "revoked", count)
-    log.info("workspace %s: revoked %d indicators", target.label, count)
+    log.info("workspace %s: revoked %d indicators", target.label, totals.revoked)
     return CleanupResult(
-        {target.label: count}, errors=tuple(f"workspace {target.label}: {e}" for e in errors)
+        {target.label: totals.revoked}, errors=tuple(f"workspace {target.label}: {e}" for e in errors)
     )
 
 
@@ -226,9 +224,10 @@ def _toids_from_state(
     unresolved: list[str] = []
     for attribute_uuid, stix_ids in uploaded.items():
         rebuilt = _rebuild(ctx, attributes[attribute_uuid])
+        current = {i.stix_id: i for i in ctx.state.current(target.key, rebuilt)}
         for stix_id in stix_ids:
-            if stix_id in rebuilt:
-                yield rebuilt[stix_id]
+            if stix_id in current:
+                yield current[stix_id]
             else:
                 unresolved.append(stix_id)
     if not unresolved:
@@ -249,9 +248,15 @@ def _toids_from_state(
 def _toids_from_sentinel(
     ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[Indicator]:
-    """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give."""
+    """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give,
+    in their first GENERATIONS_LOOKED_UP generations (which one is live is what the state forgot)."""
     client = target.management("find indicators to revoke while the state file is empty")
-    ids = [f"indicator--{attribute_uuid.lower()}" for attribute_uuid in attributes]
+    ids = [
+        generation_id(indicator.stix_id, generation)
+        for attribute in attributes.values()
+        for indicator in _rebuild(ctx, attribute)
+        for generation in range(GENERATIONS_LOOKED_UP + 1)
+    ]
     source = ctx.settings.sourcesystem
     yield from _from_items(client.find(ids, source=source), source)
 
@@ -336,14 +341,25 @@ def _keep_event(
 
 
 def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
-    """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid)."""
+    """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid).
+
+    Revoked items stay listed by queryIndicators for good, so a pass asks only for what expired since
+    the last complete pass (less EXPIRY_OVERLAP); the first pass, and one for a single event, ask for
+    everything expired."""
     results = []
     now = ctx.now()
     for target in ctx.targets:
         client = target.management("find expired indicators")
-        items = _query_items(ctx, client, {"maxValidUntil": iso(now)})
+        filters = {"maxValidUntil": iso(now)}
+        since = ctx.state.mark(target.key, EXPIRY_MARK) if event_uuid is None else None
+        if since is not None:
+            filters["minValidUntil"] = iso(datetime.fromtimestamp(since, timezone.utc) - EXPIRY_OVERLAP)
+        items = _query_items(ctx, client, filters)
         items = [item for item in _keep_event(ctx, target, items, event_uuid) if _expired(item, now)]
-        results.append(revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem)))
+        result = revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem))
+        if event_uuid is None and not ctx.dry_run and not result.errors:
+            ctx.state.set_mark(target.key, EXPIRY_MARK, now.timestamp())
+        results.append(result)
     return merge(results)
 
 

@@ -107,24 +107,45 @@ class _Run:
             log.warning("no MISP event with uuid %s matches misp_event_filters", event_uuid)
 
     def dispatch(self, page: list[Indicator], feeds: dict[str, UploadFeed]) -> None:
-        """Classify a page against each workspace's state and queue what must go."""
-        pairs = [(item.stix_id, item.content_hash) for item in page]
+        """Classify a page against each workspace's state and queue what must go. Each workspace sees
+        the ids of the indicators' current generations; one whose id was revoked comes back under the
+        next generation's id (revocation is final in Sentinel)."""
         for target in self.ctx.targets:
-            statuses = self.ctx.state.classify(target.key, pairs)
+            items = self.ctx.state.current(target.key, page)
+            statuses = self.ctx.state.classify(target.key, [(i.stix_id, i.content_hash) for i in items])
             due: list[tuple[Indicator, str]] = []
-            for item in page:
+            returning: list[Indicator] = []
+            for item in items:
                 status = statuses.get(item.stix_id, "new")
                 if status == "unchanged":
                     self.summary.count(target.label, "unchanged")
                 elif status == "rejected":
                     self.summary.count(target.label, "rejected_unchanged")
+                elif status == "revoked":
+                    returning.append(item)
                 else:
                     due.append((item, status))
+            due += self._returning(target, returning)
             due = self._not_in_sentinel(target, due)
             feed = feeds[target.key]
             stamp = iso(self.ctx.now())
             for item, kind in due:
                 feed.put(_newer_version(item, stamp) if kind == "changed" else item)
+
+    def _returning(self, target: WorkspaceTarget, items: list[Indicator]) -> list[tuple[Indicator, str]]:
+        """Indicators revoked earlier that MISP offers again: their next generation, new to Sentinel."""
+        if not items:
+            return []
+        moved, stuck = self.ctx.state.next_generation(target.key, items, persist=not self.ctx.dry_run)
+        log.info(
+            "workspace %s: %d revoked indicators are back in MISP; they go under new ids",
+            target.label,
+            len(moved),
+        )
+        self.summary.count(target.label, "returned", len(moved))
+        for item in stuck:
+            log.error("workspace %s: %s has no new id left to come back under", target.label, item.base)
+        return [(item, "new") for item in moved]
 
     def _not_in_sentinel(
         self, target: WorkspaceTarget, due: list[tuple[Indicator, str]]

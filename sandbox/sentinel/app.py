@@ -233,7 +233,7 @@ class SentinelApp(App):
             ), len(items)
         errors = []
         for index, obj in enumerate(items):
-            problems = validate(obj, allowed)
+            problems = validate(obj, allowed) or self._permanent(workspace_id, source, obj)
             if problems:
                 errors.append({"recordIndex": index, "errorMessages": problems})
             else:
@@ -241,6 +241,17 @@ class SentinelApp(App):
         if not errors:
             return Response(200), len(items)  # all ingested: 200 with an EMPTY body, not JSON
         return json_response(200, {"errors": errors}), len(items)
+
+    def _permanent(self, workspace_id: str, source: str, obj: dict[str, Any]) -> list[str]:
+        """Revocation is final (docs/contracts.md 4): no later version of a revoked object may be created,
+        so any upload of its id, revoked or not, is refused. The service's wording is not documented;
+        this one names the cause."""
+        if not self.store.revoked(workspace_id, source, str(obj.get("id"))):
+            return []
+        return [
+            f"Error for Property=revoked: The object with this id was revoked; revoking is permanent and no "
+            f"later version of it can be created. Actual value: {obj.get('id')}."
+        ]
 
     def _rate_limit(self, workspace_id: str, claims: tokens.Claims, arm: bool = False) -> Response | None:
         keys = [f"workspace:{workspace_id}"] + ([f"user:{claims.oid}"] if self.per_user_limit else [])

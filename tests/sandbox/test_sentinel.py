@@ -368,3 +368,23 @@ def test_throttle_next_and_forced_errors(azure: AzureSandbox) -> None:
     azure.sentinel.faults.drops = 1
     with pytest.raises(requests.exceptions.ConnectionError):
         post(azure, body, headers)
+
+
+def test_revocation_is_permanent(azure: AzureSandbox) -> None:
+    """Revoking is final: no later version of a revoked id may be created, revoked or not."""
+    live = indicator("192.0.2.77")
+    assert upload(azure, [live]).status_code == 200
+    gone = {**live, "revoked": True, "modified": "2024-02-01T00:00:00.000Z"}
+    assert upload(azure, [gone]).status_code == 200
+    for attempt in (
+        {**live, "modified": "2024-03-01T00:00:00.000Z"},
+        {**gone, "modified": "2024-04-01T00:00:00.000Z"},
+    ):
+        reply = upload(azure, [indicator("192.0.2.78"), attempt])
+        assert reply.status_code == 200
+        [error] = reply.json()["errors"]
+        assert error["recordIndex"] == 1
+        assert "revoked" in error["errorMessages"][0]
+    assert azure.sentinel.objects(azure.workspace_id)[live["id"]]["revoked"] is True
+    # Another source's object with the same id is a different object.
+    assert upload(azure, [live], source="OtherFeed").status_code == 200

@@ -350,6 +350,26 @@ def test_expired_items_are_checked_before_revoking(tmp_path: Path, azure: AzureS
     assert revoked_ids(azure) == set()
 
 
+def test_a_later_expiry_pass_asks_only_for_what_expired_since(tmp_path: Path, azure: AzureSandbox) -> None:
+    """Revoked items stay listed for good; each pass asks from the last complete one (less a day)."""
+    expired_and_fresh(azure, 2)
+    moments = iter([datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 3, 2, tzinfo=timezone.utc)])
+    ctx = context(settings_for(tmp_path, azure), now=lambda: current[0])
+    current = [next(moments)]
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 2}
+    current[0] = next(moments)
+    late = indicator("192.0.2.250", created=PAST, valid_until=datetime(2026, 3, 1, 12, tzinfo=timezone.utc))
+    seed_sentinel(azure, [late])
+
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 1}
+
+    bodies = [r.json() for r in azure.sentinel.requests if r.path.endswith("queryIndicators")]
+    assert "minValidUntil" not in bodies[0]
+    assert bodies[-1]["minValidUntil"] == "2026-02-28T00:00:00.000Z"
+    assert bodies[-1]["maxValidUntil"] == "2026-03-02T00:00:00.000Z"
+    assert revoked_ids(azure) >= {late["id"]}
+
+
 def test_expired_dry_run_lists_and_changes_nothing(tmp_path: Path, azure: AzureSandbox) -> None:
     expired, _ = expired_and_fresh(azure, 4)
     before = azure.sentinel.objects(azure.workspace_id)

@@ -24,10 +24,12 @@ from misp_bridge.sync.convert.patterns import Part, escape, pattern_for
 from misp_bridge.sync.convert.times import ONE_MS, iso, parse_time, truncate_ms, utc
 from misp_bridge.sync.indicator import Indicator, content_hash
 
-__all__ = ["SKIP_REASONS", "Skip", "convert_attribute", "convert_event", "revoked"]
+__all__ = ["SKIP_REASONS", "Skip", "convert_attribute", "convert_event", "generation_id", "revoked"]
 
 # Fixed namespace for the uuid5 ids of indicators whose attribute has no usable uuid of its own.
 ID_NAMESPACE = uuid.UUID("92286667-3f2e-592f-a130-23db194b3068")
+# Fixed namespace for the ids of later generations (an indicator back after a revocation).
+GENERATION_NAMESPACE = uuid.UUID("fa358f37-d107-50d5-8a72-6d7b8e6b1830")
 
 SKIP_REASONS: tuple[str, ...] = (
     "not to_ids",
@@ -153,6 +155,16 @@ def _ids(attribute_uuid: str, event: _EventFacts, misp_type: str, value: str, co
         part = len(ids)
         ids.append(f"indicator--{uuid.uuid5(ID_NAMESPACE, f'{base}|{misp_type}|{value}|{part}')}")
     return ids
+
+
+def generation_id(base_id: str, generation: int) -> str:
+    """The id of an indicator's `generation`: generation 0 is the id `_ids` gives (so nothing uploaded
+    before generations existed changes id); generation g >= 1 is a uuid5 of the generation-0 id and g.
+    Revocation is final in Sentinel, so an indicator that must come back after one needs a new id; the
+    state records the generation so every run computes the same one (docs/mapping.md "Ids")."""
+    if generation <= 0:
+        return base_id
+    return f"indicator--{uuid.uuid5(GENERATION_NAMESPACE, f'{base_id}|{generation}')}"
 
 
 # --- the conversion -------------------------------------------------------------------------------
