@@ -57,6 +57,7 @@ class SentinelApp(App):
         max_objects: int = 100,
         ids_match: str = "stix_id",
         include_disabled: str = "revoked",
+        all_invalid_status: int = 400,
     ) -> None:
         super().__init__()
         self.entra = entra
@@ -68,6 +69,7 @@ class SentinelApp(App):
         self.query_lag = query_lag
         self.max_objects = max_objects
         self.semantics = mgmt.Semantics(ids_match, include_disabled)
+        self.all_invalid_status = all_invalid_status
         self.throttle_next = 0
         self.error_body_empty = False
         self.deletes: list[str] = []  # ARM names DELETE was called for
@@ -240,7 +242,9 @@ class SentinelApp(App):
                 self.store.upsert(workspace_id, source, obj, via)
         if not errors:
             return Response(200), len(items)  # all ingested: 200 with an EMPTY body, not JSON
-        return json_response(200, {"errors": errors}), len(items)
+        # Some ingested: 200 listing the others; none ingested: the same list, under all_invalid_status.
+        status = self.all_invalid_status if len(errors) == len(items) else 200
+        return json_response(status, {"errors": errors}), len(items)
 
     def _permanent(self, workspace_id: str, source: str, obj: dict[str, Any]) -> list[str]:
         """Revocation is final (docs/contracts.md 4): no later version of a revoked object may be created,

@@ -216,11 +216,11 @@ def test_unknown_workspace_is_404(azure: AzureSandbox) -> None:
 def test_upsert_keeps_the_latest_version(azure: AzureSandbox) -> None:
     first = indicator(name="first")
     assert upload(azure, [first]).status_code == 200
-    newer = indicator(name="second", modified="2024-02-01T00:00:00Z", revoked=True)
+    newer = indicator(name="second", modified="2024-02-01T00:00:00Z")
     assert upload(azure, [newer]).status_code == 200
     stored = azure.sentinel.objects(azure.workspace_id)
     assert list(stored) == [first["id"]]
-    assert stored[first["id"]]["name"] == "second" and stored[first["id"]]["revoked"] is True
+    assert stored[first["id"]]["name"] == "second"
     assert upload(azure, [indicator(name="stale")]).status_code == 200  # older modified: ignored
     assert azure.sentinel.objects(azure.workspace_id)[first["id"]]["name"] == "second"
 
@@ -388,3 +388,27 @@ def test_revocation_is_permanent(azure: AzureSandbox) -> None:
     assert azure.sentinel.objects(azure.workspace_id)[live["id"]]["revoked"] is True
     # Another source's object with the same id is a different object.
     assert upload(azure, [live], source="OtherFeed").status_code == 200
+
+
+def test_all_invalid_is_a_400_with_the_same_per_object_errors(azure_factory: AzureFactory) -> None:
+    sandbox = azure_factory()
+    reply = upload(sandbox, [indicator("192.0.2.1", pattern=None), indicator("192.0.2.2", confidence=101)])
+    assert reply.status_code == 400
+    assert [e["recordIndex"] for e in reply.json()["errors"]] == [0, 1]
+    assert sandbox.sentinel.objects(sandbox.workspace_id) == {}
+    # The contract says "may": the other reading answers 200 with the list.
+    lenient = azure_factory(all_invalid_status=200)
+    assert upload(lenient, [indicator("192.0.2.1", pattern=None)]).status_code == 200
+
+
+def test_html_and_truncated_200_faults(azure: AzureSandbox) -> None:
+    azure.sentinel.faults.html = 1
+    reply = upload(azure, [indicator("192.0.2.1")])
+    assert (reply.status_code, reply.headers["Content-Type"]) == (200, "text/html")
+    assert azure.sentinel.objects(azure.workspace_id) == {}  # a proxy's page: nothing reached Sentinel
+    azure.sentinel.faults.truncated = 1
+    reply = upload(azure, [indicator("192.0.2.1")])
+    assert reply.status_code == 200 and reply.text and not reply.text.endswith("}")
+    with pytest.raises(ValueError):
+        reply.json()
+    assert list(azure.sentinel.objects(azure.workspace_id)) == [indicator("192.0.2.1")["id"]]
