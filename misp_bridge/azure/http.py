@@ -110,6 +110,18 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
     return float(match.group(1)) if match else None
 
 
+def role_missing(response: requests.Response) -> bool:
+    """True when the body says the caller lacks a role (`UnauthorizedAccess`, `AuthorizationFailed`),
+    whatever the status: Sentinel has been seen answering a missing role with a 401."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return False
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code in ("UnauthorizedAccess", "AuthorizationFailed")
+
+
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Exponential back-off with jitter for retry `attempt` (1-based): a random wait in the upper half
     of min(cap, base * 2**(attempt-1)), so parallel workers do not retry in step."""

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from misp_bridge.azure.http import AzureSender, Reply
+from misp_bridge.azure.http import AzureSender, Reply, role_missing
 from misp_bridge.config.model import Workspace
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 
@@ -88,6 +88,8 @@ def refusal_cause(status: int, workspace: Workspace, response: requests.Response
         404: f"no such workspace; check subscription_id ({workspace.subscription_id}), resourceGroupName "
         f"({workspace.resource_group}) and workspaceName ({workspace.workspace_name}) in ms_auth",
     }
+    if status == 401 and response is not None and role_missing(response):
+        return causes[403]  # a missing role reported as a 401 (docs/contracts.md 4)
     if status in causes:
         return causes[status]
     return error_message(response) or "the request was refused"

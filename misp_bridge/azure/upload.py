@@ -27,8 +27,8 @@ from typing import Any
 
 import requests
 
-from misp_bridge.azure.http import AzureSender, Reply, SenderStats
-from misp_bridge.errors import AzureTlsError, SentinelError, WorkspaceRefused
+from misp_bridge.azure.http import AzureSender, Reply, SenderStats, role_missing
+from misp_bridge.errors import AuthError, SentinelError, WorkspaceRefused
 
 log = logging.getLogger("misp_bridge.sentinel")
 
@@ -181,7 +181,7 @@ class SentinelUploader:
             self.stopped = exc
             raise
         except SentinelError as exc:  # no token (AuthError, Entra down), untrusted TLS: cannot go on
-            status = 0 if isinstance(exc, AzureTlsError) else 401
+            status = 401 if isinstance(exc, AuthError) else 0
             self.stopped = WorkspaceRefused(self.label, status, str(exc))
             raise self.stopped from None
 
@@ -200,7 +200,9 @@ class SentinelUploader:
         if status == 200:
             return self._accepted(objects, response, reply)
         if status in REFUSALS:
-            raise WorkspaceRefused(self.label, status, REFUSALS[status])
+            # A missing role may come back as a 401 carrying UnauthorizedAccess (docs/contracts.md 4).
+            cause = REFUSALS[403] if role_missing(response) else REFUSALS[status]
+            raise WorkspaceRefused(self.label, status, cause)
         if status == 429 or status >= 500 or status == 408:
             what = "throttled (429)" if status == 429 else f"server error (HTTP {status})"
             failed = tuple(_stix_id(o) for o in objects)

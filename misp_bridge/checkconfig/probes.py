@@ -217,7 +217,10 @@ class Prober:
         if not ws.client_secret:
             self.notes.append(f"{ws.label}: checks skipped, the client secret was to come from Key Vault")
             return
-        provider = token_provider(self.settings, ws, timeout=min(self.settings.ms_timeout, self._timeout))
+        # A probe answers at once: one attempt, no back-off.
+        provider = token_provider(
+            self.settings, ws, timeout=min(self.settings.ms_timeout, self._timeout), attempts=1
+        )
         try:
             provider.token()
         except BridgeError as exc:

@@ -58,6 +58,7 @@ class SentinelApp(App):
         ids_match: str = "stix_id",
         include_disabled: str = "revoked",
         all_invalid_status: int = 400,
+        role_missing_status: int = 403,
     ) -> None:
         super().__init__()
         self.entra = entra
@@ -70,6 +71,9 @@ class SentinelApp(App):
         self.max_objects = max_objects
         self.semantics = mgmt.Semantics(ids_match, include_disabled)
         self.all_invalid_status = all_invalid_status
+        # The upload API documents no 403: a missing role has been reported as a 401 carrying
+        # UnauthorizedAccess (docs/contracts.md 4); 403 is the inferred default.
+        self.role_missing_status = role_missing_status
         self.throttle_next = 0
         self.error_body_empty = False
         self.deletes: list[str] = []  # ARM names DELETE was called for
@@ -175,7 +179,7 @@ class SentinelApp(App):
             )
         if claims.appid not in workspace.contributors:
             return json_response(
-                403,
+                self.role_missing_status,
                 {
                     "error": {
                         "code": "UnauthorizedAccess",

@@ -280,6 +280,19 @@ def test_403_names_the_missing_role_and_stops_the_workspace(
     assert len(upload_bodies(sandbox)) == sent  # a stopped workspace sends nothing more
 
 
+def test_a_401_carrying_unauthorized_access_names_the_role_not_the_token(
+    azure_factory: AzureFactory, clock: FakeClock, make_uploader: UploaderFactory
+) -> None:
+    """Finding 9: a missing role that comes back as 401 UnauthorizedAccess got the token advice."""
+    azure = azure_factory(clock=clock, role_missing_status=401)
+    azure.add_workspace(OTHER_WORKSPACE, "no-role-ws", contributor=False)
+    with pytest.raises(WorkspaceRefused) as caught:
+        make_uploader(azure, workspace_id=OTHER_WORKSPACE).send(batch(0, 2))
+    assert caught.value.status == 401
+    assert "lacks the Microsoft Sentinel Contributor role" in str(caught.value)
+    assert "access token" not in str(caught.value)
+
+
 def test_404_names_workspace_id(sandbox: AzureSandbox, make_uploader: UploaderFactory) -> None:
     with pytest.raises(WorkspaceRefused) as caught:
         make_uploader(sandbox, workspace_id=OTHER_WORKSPACE).send(batch(0, 2))

@@ -412,3 +412,13 @@ def test_html_and_truncated_200_faults(azure: AzureSandbox) -> None:
     with pytest.raises(ValueError):
         reply.json()
     assert list(azure.sentinel.objects(azure.workspace_id)) == [indicator("192.0.2.1")["id"]]
+
+
+def test_missing_role_may_come_back_as_a_401(azure_factory: AzureFactory) -> None:
+    """The upload API documents no 403; a missing role has been reported as 401 UnauthorizedAccess."""
+    sandbox = azure_factory(role_missing_status=401)
+    sandbox.add_workspace("3c3c3c3c-1111-4222-8333-444444444444", "other-ws", contributor=False)
+    url = sandbox.upload_url.replace(sandbox.workspace_id, "3c3c3c3c-1111-4222-8333-444444444444")
+    reply = post(sandbox, {"sourcesystem": "MISP", "stixobjects": [indicator()]}, url=url)
+    assert reply.status_code == 401
+    assert reply.json()["error"]["code"] == "UnauthorizedAccess"
