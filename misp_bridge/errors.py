@@ -23,7 +23,8 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   ├── MispKeyRefused           403 to the API key
     │   ├── MispTlsError             the server's certificate is not trusted
     │   ├── MispBadReply             a 2xx that is not JSON (a login page, a proxy)
-    │   └── MispUnavailable          down, slow, 5xx: worth retrying later
+    │   └── MispUnavailable          down, slow, 5xx, rate-limited past the retries: worth retrying later
+    │       ├── MispTimeout          no complete answer within the timeout (a smaller page may do)
     │       └── BudgetSpent          the plugin's time budget ran out before MISP could be tried
     ├── SentinelError                Sentinel, its management API or Entra ID refused something
     │   ├── AuthError                Entra ID gave no token (AADSTS explained)
@@ -208,6 +209,10 @@ class MispBadReply(MispError):
             f"MISP at {url} answered something that is not JSON while {action} (a login page or a proxy?); "
             f"{hint}"
         )
+
+
+class MispTimeout(MispUnavailable):
+    """MISP did not finish its answer within the timeout (restSearch builds a whole page first)."""
 
 
 class BudgetSpent(MispUnavailable):

@@ -179,6 +179,7 @@ class Prober:
             verify=s.misp_verifycert,
             timeout=min(s.misp_timeout, self._timeout),
             page_size=s.misp_event_limit_per_page,
+            throttle_attempts=1,  # a probe reports a rate limit, it does not wait it out
         )
         try:
             source.connect()

@@ -7,6 +7,7 @@ other setting is still checked. No message ever contains a secret value.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -16,11 +17,18 @@ from urllib.parse import urlsplit
 from misp_bridge.config.defaults import (
     DEFAULT_EVENT_FILTERS,
     DEFAULT_SCOPE,
-    KNOWN_EVENT_FILTERS,
     PAGER_FILTERS,
     WORKSPACE_KEYS,
 )
 from misp_bridge.config.issues import Collector
+from misp_bridge.misp.restsearch import (
+    FLAG_FILTERS,
+    KNOWN_EVENT_FILTERS,
+    NOT_A_FILTER,
+    PYMISP_ARGUMENTS,
+    body_name,
+    ignored_by_events_search,
+)
 
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -237,18 +245,65 @@ def _timestamp_filter(c: Collector, where: str, value: Any) -> None:
 _TIMESTAMP_FILTERS = ("publish_timestamp", "timestamp", "event_timestamp", "attribute_timestamp")
 
 
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """True for what a search body can carry: text, numbers, flags, None, and lists or dicts of those."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > 3:
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(_plain_json(item, depth + 1) for item in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _filter_value_problem(key: str, value: Any) -> str | None:
+    """Why a filter's value cannot go to MISP as meant, or None. A value MISP cannot read as the filter
+    it names is not an error MISP reports: the filter just stops filtering (a wider search)."""
+    if not _plain_json(value):
+        return f"must be text, a number, True/False or a list of those, got {_kind(value)}"
+    if body_name(key) in FLAG_FILTERS and value not in _FLAG_VALUES:
+        return f"must be True, False, 0 or 1, got {value!r}"
+    if key in ("tags", "event_tags"):
+        texts = value if isinstance(value, (list, tuple)) else [value]
+        if isinstance(value, Mapping):
+            texts = [t for group in value.values() for t in (group if isinstance(group, list) else [group])]
+        if not all(isinstance(t, str) and t for t in texts):
+            return "must be a tag name, a list of tag names or a dict of OR/AND/NOT lists of them"
+    return None
+
+
+_FLAG_VALUES = (True, False, 0, 1, "0", "1")
+
+
 def event_filters(c: Collector, name: str, value: Any) -> Any:
+    """misp_event_filters, checked against what MISP's events restSearch takes (misp/restsearch.py)."""
     if not isinstance(value, Mapping):
         _wrong_type(c, name, "a dict of MISP search filters", value)
         return dict(DEFAULT_EVENT_FILTERS)
     result: dict[str, Any] = {}
     for key, item in value.items():
         where = f"{name}[{key!r}]"
+        if not isinstance(key, str) or not key:
+            c.error(name, f"filter names must be non-empty strings, got {_kind(key)}")
+            continue
         if key in PAGER_FILTERS:
             c.warning(where, f"is ignored: {PAGER_FILTERS[key]}")
             continue
-        if key not in KNOWN_EVENT_FILTERS:
-            c.warning(where, f"is not a MISP search filter{suggest(str(key), KNOWN_EVENT_FILTERS)}")
+        if key in PYMISP_ARGUMENTS:
+            c.error(where, "is an argument of PyMISP's search(), not a filter; remove it")
+            continue
+        why = ignored_by_events_search(key)
+        if why is not None:
+            hint = suggest(key, KNOWN_EVENT_FILTERS) if why == NOT_A_FILTER else ""
+            c.warning(where, f"is dropped without a word by MISP's events search ({why}){hint}")
+        problem = _filter_value_problem(key, item)
+        if problem is not None:
+            c.error(where, problem)
+            continue
         if key in _TIMESTAMP_FILTERS:
             _timestamp_filter(c, where, item)
         result[key] = item

@@ -77,13 +77,14 @@ def token_provider(
     )
 
 
-def misp_source(settings: Settings) -> MispSource:
+def misp_source(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> MispSource:
     return MispSource(
         url=settings.misp_domain,
         key=settings.misp_key,
         verify=settings.misp_verifycert,
         timeout=settings.misp_timeout,
         page_size=settings.misp_event_limit_per_page,
+        sleep=sleep,
     )
 
 
@@ -184,7 +185,7 @@ def build_context(
     return RunContext(
         settings=settings,
         state=state,
-        misp=misp or misp_source(settings),
+        misp=misp or misp_source(settings, sleep=sleep),
         targets=tuple(targets),
         options=options_from_settings(settings),
         dry_run=dry_run,

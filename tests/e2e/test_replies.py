@@ -7,11 +7,16 @@ clear line.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from misp_bridge.cli import Environment
+from misp_bridge.sync import cli
 from tests.e2e.test_sync import EVENT_FILES, XORIST, expected, run, seed, stored, summary_json, ws_counts
+from tests.fakes import FakeClock, FakeSleep
 from tests.fixtures.azure import AzureSandbox
 from tests.fixtures.misp import MispSandbox
 from tests.fixtures.sync_config import workspace_entry, write_config
@@ -90,3 +95,28 @@ def test_entra_failing_for_one_tenant_stops_that_workspace_alone_with_exit_4(
     assert "Entra ID" in data["workspaces"]["entra-down-ws"]["error"]
     assert "failed (HTTP Error: 503)" in data["workspaces"]["entra-down-ws"]["error"]
     assert "unexpected" not in err and "Traceback" not in err
+
+
+def test_misp_rate_limit_is_waited_out_not_a_fatal_error(
+    tmp_path: Path,
+    misp_factory: Callable[..., MispSandbox],
+    azure: AzureSandbox,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Finding 10: restSearch's per-role limit (429 + X-Rate-Limit-Reset) ended the sync with exit 3."""
+    clock = FakeClock(time.time())
+    misp = misp_factory(clock=clock)
+    seed(misp, EVENT_FILES[:3])
+    misp.app.restsearch.rate_limit = 2
+    config = write_config(tmp_path, misp, azure, misp_event_limit_per_page=1)
+    sleep = FakeSleep(clock)
+
+    code = cli.main(["--config", str(config), "--no-progress", "--json"], env=Environment(sleep=sleep))
+
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert misp.app.restsearch.throttled >= 1
+    misp.app.restsearch.rate_limit = None  # for the oracle's own searches
+    assert set(stored(azure)) == set(expected(config))
+    assert 900.0 in sleep.calls
+    assert "rate limit reached" in err
