@@ -10,6 +10,7 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   └── ConfigFileError          a settings file is missing or cannot be run
     ├── ConfigErrors                 several settings are wrong at once
     ├── StateError                   the sync's state file cannot be used
+    ├── OutputFileError              a file the sync writes on request cannot be written
     ├── LockHeld                     another run holds a lock
     │   └── RunLockHeld              ... the sync's run lock, for the whole wait
     ├── SpoolError                   the plugin's spool cannot be written or read
@@ -82,6 +83,16 @@ class ConfigErrors(BridgeError):
 
 class StateError(BridgeError):
     """The state database cannot be opened or written."""
+
+
+class OutputFileError(BridgeError):
+    """A file the tools write on request (parsed_indicators.txt, sentinel_response.txt) cannot be
+    written; names the file and why (a symbolic link in its place is refused)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"The file {path} cannot be written: {problem}.")
 
 
 class LockHeld(BridgeError):

@@ -29,6 +29,7 @@ import requests
 
 from misp_bridge.azure.http import AzureSender, Reply, SenderStats, role_missing
 from misp_bridge.errors import AuthError, SentinelError, WorkspaceRefused
+from misp_bridge.output.files import open_text
 
 log = logging.getLogger("misp_bridge.sentinel")
 
@@ -160,7 +161,7 @@ class SentinelUploader:
         line = json.dumps(
             {"workspace": self.label, "status": response.status_code, "body": response.text[:4000]}
         )
-        with self._log_lock, self._response_log.open("a", encoding="utf-8") as handle:
+        with self._log_lock, open_text(self._response_log, "a") as handle:  # 0600, never via a link
             handle.write(line + "\n")
 
     # -- one batch -----------------------------------------------------------------------------------

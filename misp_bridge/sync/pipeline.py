@@ -18,8 +18,11 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO
 
+from misp_bridge.errors import OutputFileError
+from misp_bridge.output.files import open_text
 from misp_bridge.sync.context import RunContext, WorkspaceTarget
 from misp_bridge.sync.convert import Skip, convert_event, iso
 from misp_bridge.sync.feed import UploadFeed, UploadTotals
@@ -171,9 +174,9 @@ def run_sync(
     with ExitStack() as stack:
         parsed: IO[str] | None = None
         if ctx.parsed_indicators_path is not None:
-            parsed = stack.enter_context(ctx.parsed_indicators_path.open("w", encoding="utf-8"))
+            parsed = stack.enter_context(_private_text(ctx.parsed_indicators_path))
         if ctx.response_log_path is not None and not ctx.dry_run:
-            ctx.response_log_path.write_text("", encoding="utf-8")  # one run's replies per file
+            _private_text(ctx.response_log_path).close()  # one run's replies per file
         feeds: dict[str, UploadFeed] = {}
         for target in ctx.targets:
             feeds[target.key] = stack.enter_context(UploadFeed(ctx, target))
@@ -184,6 +187,14 @@ def run_sync(
     # Leaving the stack closed every feed: all batches are answered and recorded by now.
     finalize_summary(ctx)
     return ctx.summary
+
+
+def _private_text(path: Path) -> IO[str]:
+    """A file of ours, emptied: owner-only, never through a symbolic link (it holds threat intel)."""
+    try:
+        return open_text(path, "w")
+    except OSError as exc:
+        raise OutputFileError(path, exc.strerror or str(exc)) from exc
 
 
 def finalize_summary(ctx: RunContext) -> None:
