@@ -40,9 +40,12 @@ def test_the_lock_file_is_never_opened_through_a_symlink(tmp_path: Path, victim:
     """The lock file followed a symlink and truncated its target to write the pid."""
     path = tmp_path / "state.db"
     (tmp_path / "state.db.lock").symlink_to(victim)
-    with State.open(path) as state, pytest.raises(StateError, match="is a symbolic link; refusing"):
-        with state.lock(wait=0):
-            pass
+    with (
+        State.open(path) as state,
+        pytest.raises(StateError, match="is a symbolic link; refusing"),
+        state.lock(wait=0),
+    ):
+        pass
     assert victim.read_text(encoding="utf-8") == PRECIOUS
     assert mode(victim) == 0o644
 
