@@ -39,6 +39,22 @@ _MARKING_ID = re.compile(r"^marking-definition--[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-
 
 Reader = Callable[[Collector, str, Any], Any]
 
+# Control characters (a newline in a key, an escape in a user agent) break HTTP headers and URLs, and
+# would be printed escaped: never in a setting. Tab included.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_PROBLEM = "contains a line break, tab or other control character; remove it"
+# datetime stops at year 9999; 100 years is far beyond any indicator's useful life.
+MAX_DAYS = 36_500
+MAX_SECONDS = 3_600.0  # a timeout longer than an hour is a mistake, not a slow network
+MAX_PAGE = 10_000  # MISP builds a whole page in memory before it answers
+_VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+MAX_DURATION = 10 * 365 * 86_400
+
+
+def _has_control(value: Any) -> bool:
+    return isinstance(value, str) and bool(_CONTROL.search(value))
+
 
 def _kind(value: Any) -> str:
     return type(value).__name__
@@ -65,7 +81,9 @@ def text(*, secret: bool = False, required: bool = True) -> Reader:
             _wrong_type(c, name, "a string", value)
             return ""
         deferred = secret and c.secrets_later
-        if is_placeholder(value) and not deferred:
+        if _has_control(value):
+            c.error(name, _CONTROL_PROBLEM)  # never the value: it may be a secret
+        elif is_placeholder(value) and not deferred:
             c.error(name, "is still a placeholder; fill in the real value")
         elif not value.strip() and required and not deferred:
             c.error(name, "is empty")
@@ -80,7 +98,9 @@ def optional_text(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, str):
         _wrong_type(c, name, "None or a string", value)
         return None
-    if is_placeholder(value):
+    if _has_control(value):
+        c.error(name, _CONTROL_PROBLEM)
+    elif is_placeholder(value):
         c.error(name, "is still a placeholder; fill in the real value or set it to None")
     return value.strip() or None
 
@@ -110,8 +130,9 @@ def seconds(c: Collector, name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(c, name, "a number of seconds", value)
         return 1.0
-    if value <= 0:
-        c.error(name, f"must be more than 0 seconds, got {value}")
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        c.error(name, f"must be more than 0 and at most {MAX_SECONDS:g} seconds, got {value}")
+        return 1.0
     return float(value)
 
 
@@ -138,7 +159,9 @@ def url(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, str):
         _wrong_type(c, name, "a string", value)
         return ""
-    if is_placeholder(value):
+    if _has_control(value) or " " in value.strip():
+        c.error(name, "must be a URL without spaces or control characters")
+    elif is_placeholder(value):
         c.error(name, "is still a placeholder; fill in the real value")
     elif not value.strip():
         c.error(name, "is empty")
@@ -158,6 +181,8 @@ def optional_url(c: Collector, name: str, value: Any) -> Any:
 def duration(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, str) or not _DURATION.match(value):
         c.error(name, f"must be a number followed by s, m, h or d (like '1d'), got {value!r}")
+    elif len(value) > 12 or int(value[:-1]) * _DURATION_SECONDS[value[-1]] > MAX_DURATION:
+        c.error(name, f"must be at most ten years (like '3650d'), got {value[:20]!r}")
     return value
 
 
@@ -176,6 +201,9 @@ def output_path(*, optional: bool) -> Reader:
         if not isinstance(value, (str, Path)):
             _wrong_type(c, name, "None or a file path" if optional else "a file path", value)
             return None
+        if _has_control(str(value)):
+            c.error(name, _CONTROL_PROBLEM)
+            return None
         return _resolve(c, value)
 
     return read
@@ -183,7 +211,9 @@ def output_path(*, optional: bool) -> Reader:
 
 def _existing_file(c: Collector, name: str, value: str | Path) -> Path:
     path = _resolve(c, value)
-    if not path.is_file():
+    if _has_control(str(value)):
+        c.error(name, _CONTROL_PROBLEM)
+    elif not path.is_file():
         c.error(name, f"points to {path}, which does not exist")
     return path
 
@@ -220,8 +250,8 @@ def expire_mapping(c: Collector, name: str, value: Any) -> Any:
             c.error(name, f"keys must be non-empty strings, got {_kind(key)}")
         elif isinstance(days, bool) or not isinstance(days, int):
             _wrong_type(c, where, "a whole number of days", days)
-        elif days < 1:
-            c.error(where, f"must be at least 1, got {days}")
+        elif not 1 <= days <= MAX_DAYS:
+            c.error(where, f"must be 1..{MAX_DAYS}, got {days}")
         else:
             result[key] = days
     return result
@@ -308,6 +338,14 @@ def event_filters(c: Collector, name: str, value: Any) -> Any:
             _timestamp_filter(c, where, item)
         result[key] = item
     return result
+
+
+def vault_name(c: Collector, name: str, value: Any) -> Any:
+    """A Key Vault name (it becomes https://<name>.vault.azure.net): 3-24 letters, digits and hyphens."""
+    found = optional_text(c, name, value)
+    if isinstance(found, str) and not is_placeholder(found) and not _VAULT_NAME.match(found):
+        c.error(name, "must be a Key Vault name: 3 to 24 letters, digits and hyphens, starting with a letter")
+    return found
 
 
 def not_reserved_source(c: Collector, name: str, value: Any) -> Any:
