@@ -522,6 +522,8 @@ def test_a_400_with_per_object_errors_keeps_each_objects_messages(
     result = make_uploader(sandbox).send(objects)
 
     assert [(r.index, r.stix_id) for r in result.rejected] == [(0, objects[0]["id"]), (1, objects[1]["id"])]
-    assert "Property=pattern" in " ".join(result.rejected[0].messages)
-    assert "Property=confidence" in " ".join(result.rejected[1].messages)
+    # Each object gets its own messages, not the whole reply body.
+    first, second = (" ".join(r.messages) for r in result.rejected)
+    assert first.startswith("Error for Property=pattern") and "confidence" not in first
+    assert second.startswith("Error for Property=confidence") and "pattern" not in second
     assert result.delivered == () and result.failed == ()
