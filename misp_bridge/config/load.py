@@ -24,6 +24,7 @@ from typing import Any
 import misp_bridge
 from misp_bridge.config.defaults import REQUIRED, SETTING_DEFAULTS
 from misp_bridge.config.files import find_constants, read_constants, run_file
+from misp_bridge.config.filters import event_filters
 from misp_bridge.config.issues import Collector, Issue
 from misp_bridge.config.model import Settings, Workspace
 from misp_bridge.config.readers import (
@@ -33,7 +34,6 @@ from misp_bridge.config.readers import (
     ca_bundle,
     choice,
     duration,
-    event_filters,
     expire_mapping,
     flag,
     integer,

@@ -14,26 +14,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from misp_bridge.config.defaults import (
-    DEFAULT_EVENT_FILTERS,
-    DEFAULT_SCOPE,
-    PAGER_FILTERS,
-    WORKSPACE_KEYS,
-)
+from misp_bridge.config.defaults import DEFAULT_SCOPE, WORKSPACE_KEYS
 from misp_bridge.config.issues import Collector
-from misp_bridge.misp.restsearch import (
-    FLAG_FILTERS,
-    KNOWN_EVENT_FILTERS,
-    NOT_A_FILTER,
-    PYMISP_ARGUMENTS,
-    body_name,
-    ignored_by_events_search,
-)
 
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
-_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
+DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
 _MARKING_ID = re.compile(r"^marking-definition--[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 
 
@@ -56,12 +43,12 @@ def _has_control(value: Any) -> bool:
     return isinstance(value, str) and bool(_CONTROL.search(value))
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _wrong_type(c: Collector, name: str, expected: str, value: Any) -> None:
-    c.error(name, f"must be {expected}, got {_kind(value)}")
+def wrong_type(c: Collector, name: str, expected: str, value: Any) -> None:
+    c.error(name, f"must be {expected}, got {kind(value)}")
 
 
 def is_placeholder(value: Any) -> bool:
@@ -78,7 +65,7 @@ def suggest(name: str, known: Iterable[str]) -> str:
 def text(*, secret: bool = False, required: bool = True) -> Reader:
     def read(c: Collector, name: str, value: Any) -> Any:
         if not isinstance(value, str):
-            _wrong_type(c, name, "a string", value)
+            wrong_type(c, name, "a string", value)
             return ""
         deferred = secret and c.secrets_later
         if _has_control(value):
@@ -96,7 +83,7 @@ def optional_text(c: Collector, name: str, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, str):
-        _wrong_type(c, name, "None or a string", value)
+        wrong_type(c, name, "None or a string", value)
         return None
     if _has_control(value):
         c.error(name, _CONTROL_PROBLEM)
@@ -107,7 +94,7 @@ def optional_text(c: Collector, name: str, value: Any) -> Any:
 
 def flag(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, bool):
-        _wrong_type(c, name, "True or False", value)
+        wrong_type(c, name, "True or False", value)
         return False
     return value
 
@@ -115,7 +102,7 @@ def flag(c: Collector, name: str, value: Any) -> Any:
 def integer(low: int, high: int | None = None) -> Reader:
     def read(c: Collector, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
-            _wrong_type(c, name, "an integer", value)
+            wrong_type(c, name, "an integer", value)
             return low
         if high is None and value < low:
             c.error(name, f"must be at least {low}, got {value}")
@@ -128,7 +115,7 @@ def integer(low: int, high: int | None = None) -> Reader:
 
 def seconds(c: Collector, name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _wrong_type(c, name, "a number of seconds", value)
+        wrong_type(c, name, "a number of seconds", value)
         return 1.0
     if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
         c.error(name, f"must be more than 0 and at most {MAX_SECONDS:g} seconds, got {value}")
@@ -157,7 +144,7 @@ def check_https(c: Collector, name: str, value: str) -> None:
 
 def url(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, str):
-        _wrong_type(c, name, "a string", value)
+        wrong_type(c, name, "a string", value)
         return ""
     if _has_control(value) or " " in value.strip():
         c.error(name, "must be a URL without spaces or control characters")
@@ -179,7 +166,7 @@ def optional_url(c: Collector, name: str, value: Any) -> Any:
 
 
 def duration(c: Collector, name: str, value: Any) -> Any:
-    if not isinstance(value, str) or not _DURATION.match(value):
+    if not isinstance(value, str) or not DURATION.match(value):
         c.error(name, f"must be a number followed by s, m, h or d (like '1d'), got {value!r}")
     elif len(value) > 12 or int(value[:-1]) * _DURATION_SECONDS[value[-1]] > MAX_DURATION:
         c.error(name, f"must be at most ten years (like '3650d'), got {value[:20]!r}")
@@ -199,7 +186,7 @@ def output_path(*, optional: bool) -> Reader:
             c.error(name, "is empty")
             return None
         if not isinstance(value, (str, Path)):
-            _wrong_type(c, name, "None or a file path" if optional else "a file path", value)
+            wrong_type(c, name, "None or a file path" if optional else "a file path", value)
             return None
         if _has_control(str(value)):
             c.error(name, _CONTROL_PROBLEM)
@@ -222,7 +209,7 @@ def ca_bundle(c: Collector, name: str, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, (str, Path)):
-        _wrong_type(c, name, "None or a CA bundle path", value)
+        wrong_type(c, name, "None or a CA bundle path", value)
         return None
     return _existing_file(c, name, value)
 
@@ -235,108 +222,25 @@ def verifycert(c: Collector, name: str, value: Any) -> Any:
         return True
     if isinstance(value, (str, Path)) and str(value).strip():
         return str(_existing_file(c, name, value))
-    _wrong_type(c, name, "True, False or a CA bundle path", value)
+    wrong_type(c, name, "True, False or a CA bundle path", value)
     return True
 
 
 def expire_mapping(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of pattern key -> days", value)
+        wrong_type(c, name, "a dict of pattern key -> days", value)
         return {}
     result: dict[str, int] = {}
     for key, days in value.items():
         where = f"{name}[{key!r}]"
         if not isinstance(key, str) or not key:
-            c.error(name, f"keys must be non-empty strings, got {_kind(key)}")
+            c.error(name, f"keys must be non-empty strings, got {kind(key)}")
         elif isinstance(days, bool) or not isinstance(days, int):
-            _wrong_type(c, where, "a whole number of days", days)
+            wrong_type(c, where, "a whole number of days", days)
         elif not 1 <= days <= MAX_DAYS:
             c.error(where, f"must be 1..{MAX_DAYS}, got {days}")
         else:
             result[key] = days
-    return result
-
-
-def _timestamp_filter(c: Collector, where: str, value: Any) -> None:
-    """MISP takes an epoch, a duration such as '14d', or a [from, to] pair of those."""
-
-    def one(item: Any) -> bool:
-        if isinstance(item, bool):
-            return False
-        if isinstance(item, int):
-            return item >= 0
-        return isinstance(item, str) and (item.isdigit() or bool(_DURATION.match(item)))
-
-    pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(one(v) for v in value)
-    if not (pair or one(value)):
-        c.error(where, f"must be an epoch, a duration like '14d' or a [from, to] pair, got {value!r}")
-
-
-_TIMESTAMP_FILTERS = ("publish_timestamp", "timestamp", "event_timestamp", "attribute_timestamp")
-
-
-def _plain_json(value: Any, depth: int = 0) -> bool:
-    """True for what a search body can carry: text, numbers, flags, None, and lists or dicts of those."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if depth > 3:
-        return False
-    if isinstance(value, (list, tuple)):
-        return all(_plain_json(item, depth + 1) for item in value)
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())
-    return False
-
-
-def _filter_value_problem(key: str, value: Any) -> str | None:
-    """Why a filter's value cannot go to MISP as meant, or None. A value MISP cannot read as the filter
-    it names is not an error MISP reports: the filter just stops filtering (a wider search)."""
-    if not _plain_json(value):
-        return f"must be text, a number, True/False or a list of those, got {_kind(value)}"
-    if body_name(key) in FLAG_FILTERS and value not in _FLAG_VALUES:
-        return f"must be True, False, 0 or 1, got {value!r}"
-    if key in ("tags", "event_tags"):
-        texts = value if isinstance(value, (list, tuple)) else [value]
-        if isinstance(value, Mapping):
-            texts = [t for group in value.values() for t in (group if isinstance(group, list) else [group])]
-        if not all(isinstance(t, str) and t for t in texts):
-            return "must be a tag name, a list of tag names or a dict of OR/AND/NOT lists of them"
-    return None
-
-
-_FLAG_VALUES = (True, False, 0, 1, "0", "1")
-
-
-def event_filters(c: Collector, name: str, value: Any) -> Any:
-    """misp_event_filters, checked against what MISP's events restSearch takes (misp/restsearch.py)."""
-    if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of MISP search filters", value)
-        return dict(DEFAULT_EVENT_FILTERS)
-    result: dict[str, Any] = {}
-    for key, item in value.items():
-        where = f"{name}[{key!r}]"
-        if not isinstance(key, str) or not key:
-            c.error(name, f"filter names must be non-empty strings, got {_kind(key)}")
-            continue
-        if key in PAGER_FILTERS:
-            c.warning(where, f"is ignored: {PAGER_FILTERS[key]}")
-            continue
-        if key in PYMISP_ARGUMENTS:
-            c.error(where, "is an argument of PyMISP's search(), not a filter; remove it")
-            continue
-        why = ignored_by_events_search(key)
-        if why is not None:
-            hint = suggest(key, KNOWN_EVENT_FILTERS) if why == NOT_A_FILTER else ""
-            c.warning(where, f"is dropped without a word by MISP's events search ({why}){hint}")
-        problem = _filter_value_problem(key, item)
-        if problem is not None:
-            c.error(where, problem)
-            continue
-        if key in _TIMESTAMP_FILTERS:
-            _timestamp_filter(c, where, item)
-        result[key] = item
     return result
 
 
@@ -358,7 +262,7 @@ def not_reserved_source(c: Collector, name: str, value: Any) -> Any:
 def read_workspace(c: Collector, where: str, raw: Any) -> dict[str, Any] | None:
     """Checks one ms_auth dict; returns Workspace keyword arguments (None when it is not a dict)."""
     if not isinstance(raw, Mapping):
-        _wrong_type(c, where, "a dict (or a list of dicts)", raw)
+        wrong_type(c, where, "a dict (or a list of dicts)", raw)
         return None
     for key in raw:
         if key not in WORKSPACE_KEYS:
@@ -407,17 +311,17 @@ def read_workspaces(c: Collector, name: str, value: Any) -> list[dict[str, Any]]
 
 def str_sequence(c: Collector, name: str, value: Any) -> Any:
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        _wrong_type(c, name, "a list of strings", value)
+        wrong_type(c, name, "a list of strings", value)
         return ()
     bad = [item for item in value if not isinstance(item, str)]
     if bad:
-        c.error(name, f"must hold only strings, got {_kind(bad[0])}")
+        c.error(name, f"must hold only strings, got {kind(bad[0])}")
     return tuple(item for item in value if isinstance(item, str))
 
 
 def confidence_table(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of tag -> confidence", value)
+        wrong_type(c, name, "a dict of tag -> confidence", value)
         return {}
     for tag, level in value.items():
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 100:
@@ -427,7 +331,7 @@ def confidence_table(c: Collector, name: str, value: Any) -> Any:
 
 def marking_table(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)
+        wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)
         return {}
     for tag, marking in value.items():
         if not isinstance(marking, str) or not _MARKING_ID.match(marking):

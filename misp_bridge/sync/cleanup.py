@@ -2,16 +2,19 @@
 
 Sentinel's DELETE does not remove objects that came in through the upload API (docs/contracts.md 5), so every
 clean-up here re-uploads the indicator under the same STIX id with `revoked: true` and a newer `modified`,
-through the run's own uploader (its batches and shared rate limiter), then marks it revoked in the state.
-Only indicators of our `sourcesystem` are touched: every management query filters `sources` and every
-item is checked again client-side.
+through the run's upload feed (its batches, shared rate limiter and bookkeeping): a delivered revocation
+is recorded in the state as final, a failed one is kept pending for the next run. Only indicators of our
+`sourcesystem` are touched: every management query filters `sources`, and every item returned is checked
+again here (source, STIX id, `revoked`, `validUntil`): what `ids` and `includeDisabled` mean is
+undocumented, so neither is trusted.
 
 Where a revoked body comes from:
 - to_ids changes with a state: the MISP attribute (to_ids forced back on) and the event summary MISP
-  sends with it, through `convert_attribute`; ids the rebuild does not produce (the value changed since
-  the upload) are looked up in Sentinel in batches when the management API is configured.
+  sends with it, through `convert_attribute`, under the id of the indicator's current generation; ids
+  the rebuild does not produce (the value changed since the upload) are looked up in Sentinel when the
+  management API is configured.
 - everything else (to_ids with an empty state, expiry, delete-from-azure): the queryIndicators item,
-  which holds the stored pattern, validity and references.
+  which holds the stored pattern, validity and references, converted back from ARM's spelling.
 
 The run remembers what it revoked per workspace (`RunContext.revoked`), so a second pass in the same run
 (to_ids, then expiry) does not revoke again an indicator that the query lag still shows as active.
@@ -32,8 +35,8 @@ from misp_bridge.azure.management import (
 )
 from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
 from misp_bridge.sync.convert import convert_attribute, generation_id, iso, revoked
-from misp_bridge.sync.convert.times import parse_iso, stix_time
 from misp_bridge.sync.indicator import Indicator
+from misp_bridge.sync.items import body_from_item, item_time
 from misp_bridge.sync.pipeline import upload_indicators
 
 log = logging.getLogger("misp_bridge.cleanup")
@@ -45,103 +48,6 @@ GENERATIONS_LOOKED_UP = 3
 # The expiry pass asks for what expired since the last complete pass, less this overlap.
 EXPIRY_MARK = "expiry_pass"
 EXPIRY_OVERLAP = timedelta(days=1)
-
-
-# --- building bodies ------------------------------------------------------------------------------
-
-_ITEM_FIELDS: dict[str, str] = {
-    # queryIndicators property -> STIX property, for values copied as they are
-    "displayName": "name",
-    "description": "description",
-    "pattern": "pattern",
-    "patternVersion": "pattern_version",
-    "createdByRef": "created_by_ref",
-    "confidence": "confidence",
-    "labels": "labels",
-    "objectMarkingRefs": "object_marking_refs",
-    "language": "lang",
-}
-# Times: ARM writes them .NET-style (7 digits, trimmed); STIX parsers want at most 6.
-_ITEM_TIMES: dict[str, str] = {
-    "validFrom": "valid_from",
-    "validUntil": "valid_until",
-    "created": "created",
-}
-# ARM's ThreatIntelligenceExternalReference keys -> STIX external_reference keys (either spelling in).
-_REFERENCE_KEYS: dict[str, str] = {
-    "sourceName": "source_name",
-    "source_name": "source_name",
-    "externalId": "external_id",
-    "external_id": "external_id",
-    "url": "url",
-    "description": "description",
-    "hashes": "hashes",
-}
-# STIX 2.1 pattern-type-ov: an item's patternType naming one of these is a pattern language; anything
-# else (`ipv4-addr`, `url`, `file`) is ARM's observable type, and the pattern is STIX.
-PATTERN_LANGUAGES = frozenset({"stix", "pcre", "sigma", "snort", "suricata", "yara"})
-
-
-def _references(value: Any) -> list[dict[str, Any]]:
-    """STIX external_references out of ARM's camelCase ones; an entry without a source name (which
-    STIX requires) is left out."""
-    result = []
-    for ref in value if isinstance(value, list) else ():
-        if not isinstance(ref, Mapping):
-            continue
-        converted = {
-            stix: ref[arm] for arm, stix in _REFERENCE_KEYS.items() if ref.get(arm) not in (None, "", {})
-        }
-        if converted.get("source_name"):
-            result.append(converted)
-    return result
-
-
-def _time(props: Mapping[str, Any], key: str) -> datetime | None:
-    value = props.get(key)
-    return parse_iso(value) if isinstance(value, str) else None
-
-
-def body_from_item(item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The STIX indicator a queryIndicators item stands for, or None when it lacks what an upload needs.
-
-    ARM items are not STIX (docs/contracts.md 5): references are camelCase, `patternType` is the
-    observable type, times carry up to 7 digits. Each is converted back here.
-    """
-    props = properties(item)
-    stix_id = external_id(item)
-    valid_from = _time(props, "validFrom")
-    if not stix_id.startswith("indicator--") or not props.get("pattern") or valid_from is None:
-        return None
-    body: dict[str, Any] = {"type": "indicator", "spec_version": "2.1", "id": stix_id}
-    for source, target in _ITEM_FIELDS.items():
-        value = props.get(source)
-        if value not in (None, "", []):
-            body[target] = value
-    for source, target in _ITEM_TIMES.items():
-        moment = _time(props, source)
-        if moment is not None:
-            body[target] = stix_time(moment)
-    kinds = props.get("indicatorTypes") or props.get("threatTypes")
-    if kinds:
-        body["indicator_types"] = list(kinds)
-    references = _references(props.get("externalReferences"))
-    if references:
-        body["external_references"] = references
-    language = str(props.get("patternType") or "").lower()
-    body["pattern_type"] = language if language in PATTERN_LANGUAGES else "stix"
-    body.setdefault("created", body["valid_from"])
-    phases = [
-        {"kill_chain_name": p.get("killChainName"), "phase_name": p.get("phaseName")}
-        for p in props.get("killChainPhases") or []
-        if isinstance(p, Mapping) and p.get("killChainName") and p.get("phaseName")
-    ]
-    if phases:
-        body["kill_chain_phases"] = phases
-    # revoked() makes `modified` later than this; Sentinel's own update time is the safer floor.
-    stamps = [_time(props, key) for key in ("modified", "lastUpdatedTimeUtc", "created")]
-    body["modified"] = stix_time(max((t for t in stamps if t is not None), default=valid_from))
-    return body
 
 
 def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Indicator]:
@@ -327,7 +233,7 @@ def _query_items(
 
 def _expired(item: Mapping[str, Any], now: datetime) -> bool:
     """The item's validUntil has passed (checked here, not left to the query's filter)."""
-    until = _time(properties(item), "validUntil")
+    until = item_time(properties(item), "validUntil")
     return until is not None and until <= now
 
 
@@ -368,7 +274,7 @@ def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupRes
 
 def _last_touched(item: Mapping[str, Any]) -> datetime | None:
     props = properties(item)
-    stamps = [t for key in ("created", "modified", "lastUpdatedTimeUtc") if (t := _time(props, key))]
+    stamps = [t for key in ("created", "modified", "lastUpdatedTimeUtc") if (t := item_time(props, key))]
     return max(stamps) if stamps else None
 
 

@@ -2,7 +2,8 @@
 
 Lifecycle (see `run_sync`): the caller builds a RunContext and holds the state lock; then, per workspace,
 the indicators left pending by earlier runs are sent first; then MISP is streamed one page at a time;
-each event is converted, each page's indicators are classified against the state per workspace, and the
+each event is converted, each page's indicators are classified against the state per workspace (under
+the id of their current generation there; one whose id was revoked comes back under the next), and the
 new or changed ones go, in batches, to that workspace's upload feed: a thread running the uploader's
 `upload_all` (a few requests in flight, the shared rate limiter) behind a small bounded queue. Memory is
 one MISP page plus the queued and in-flight batches, whatever the size of MISP.
