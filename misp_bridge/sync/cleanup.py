@@ -97,8 +97,9 @@ def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indic
 
     totals = upload_indicators(ctx, target, (revoked(r, now) for r in todo.values()), on_batch=note)
     errors = list(totals.problems)
-    if totals.refused:
-        errors.append(f"{totals.refused}; its revocations are kept to send next run")
+    refused = totals.refused or (str(target.uploader.stopped) if target.uploader.stopped else None)
+    if refused:
+        errors.append(f"{refused}; its revocations are kept to send next run")
     for error in errors:
         log.error("workspace %s: revocation failed: %s", target.label, error)
     log.info("workspace %s: revoked %d indicators", target.label, totals.revoked)
