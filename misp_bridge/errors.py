@@ -10,6 +10,7 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   └── ConfigFileError          a settings file is missing or cannot be run
     ├── ConfigErrors                 several settings are wrong at once
     ├── StateError                   the sync's state file cannot be used
+    ├── OutputFileError              a file the sync writes on request cannot be written
     ├── LockHeld                     another run holds a lock
     │   └── RunLockHeld              ... the sync's run lock, for the whole wait
     ├── SpoolError                   the plugin's spool cannot be written or read
@@ -23,8 +24,9 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   ├── MispKeyRefused           403 to the API key
     │   ├── MispTlsError             the server's certificate is not trusted
     │   ├── MispBadReply             a 2xx that is not JSON (a login page, a proxy)
-    │   └── MispUnavailable          down, slow, 5xx: worth retrying later
+    │   └── MispUnavailable          down, slow, 5xx, rate-limited past the retries: worth retrying later
     │       ├── MispServerFailed     ... MISP answered 5xx (it is up, but failed on this request)
+    │       ├── MispTimeout          no complete answer within the timeout (a smaller page may do)
     │       └── BudgetSpent          the plugin's time budget ran out before MISP could be tried
     ├── SentinelError                Sentinel, its management API or Entra ID refused something
     │   ├── AuthError                Entra ID gave no token (AADSTS explained)
@@ -82,6 +84,16 @@ class ConfigErrors(BridgeError):
 
 class StateError(BridgeError):
     """The state database cannot be opened or written."""
+
+
+class OutputFileError(BridgeError):
+    """A file the tools write on request (parsed_indicators.txt, sentinel_response.txt) cannot be
+    written; names the file and why (a symbolic link in its place is refused)."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"The file {path} cannot be written: {problem}.")
 
 
 class LockHeld(BridgeError):
@@ -213,6 +225,10 @@ class MispBadReply(MispError):
 
 class MispServerFailed(MispUnavailable):
     """MISP answered 5xx: it is reachable but failed on this request (the request may be the cause)."""
+
+
+class MispTimeout(MispUnavailable):
+    """MISP did not finish its answer within the timeout (restSearch builds a whole page first)."""
 
 
 class BudgetSpent(MispUnavailable):

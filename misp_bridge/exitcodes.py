@@ -11,6 +11,7 @@ from misp_bridge.errors import (
     KeyVaultError,
     LockHeld,
     MispError,
+    OutputFileError,
     SentinelError,
     StateError,
 )
@@ -42,6 +43,7 @@ SYNC_EXIT_FOR: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigErrors, SyncExit.USAGE),
     (ConfigError, SyncExit.USAGE),
     (StateError, SyncExit.USAGE),
+    (OutputFileError, SyncExit.USAGE),
     (MispError, SyncExit.MISP),
     (SentinelError, SyncExit.SENTINEL),
     (KeyVaultError, SyncExit.SENTINEL),

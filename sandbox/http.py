@@ -70,7 +70,9 @@ class Faults:
     - latency: seconds added before every reply.
     - statuses: forced replies for the next requests, e.g. [500, 503] (body is the app's `error_body`).
     - drops: how many next requests get their connection closed without a reply.
-    - html: how many next requests get a 200 with an HTML body.
+    - html: how many next requests get a 200 with an HTML body (a proxy's page: nothing is processed).
+    - truncated: how many next requests are processed, then answered 200 with half of their body (or
+      the start of a JSON object when there is none): a reply cut short on its way back.
     - down: every request is dropped while True.
     - lost: how many next requests are carried out but get their connection closed instead of the
       reply (the server did the work; the client cannot know).
@@ -83,6 +85,7 @@ class Faults:
     statuses: list[int] = field(default_factory=list)
     drops: int = 0
     html: int = 0
+    truncated: int = 0
     down: bool = False
     lost: int = 0
     drip: float = 0.0
@@ -95,13 +98,14 @@ class Faults:
             self.statuses.clear()
             self.drops = 0
             self.html = 0
+            self.truncated = 0
             self.down = False
             self.lost = 0
             self.drip = 0.0
             self.only = None
 
     def take(self, path: str) -> str | int | None:
-        """Return 'drop', 'html', a status code, or None for this request."""
+        """Return 'drop', 'html', 'truncated', a status code, or None for this request."""
         with self._lock:
             if self.only is not None and not re.search(self.only, path):
                 return None
@@ -113,6 +117,9 @@ class Faults:
             if self.html > 0:
                 self.html -= 1
                 return "html"
+            if self.truncated > 0:
+                self.truncated -= 1
+                return "truncated"
             if self.statuses:
                 return self.statuses.pop(0)
             if self.lost > 0:
@@ -161,8 +168,13 @@ class App:
             return Response(200, b"<html><body>Login</body></html>", {"Content-Type": "text/html"})
         if isinstance(fault, int):
             return self.error_body(fault)
-        reply = self._route(request)
-        return DROP if fault == "lost" else reply
+        response = self._route(request)
+        if fault == "lost":
+            return DROP
+        if fault == "truncated":
+            whole = response.body or b'{"errors": [{"recordIndex": 0, "errorMessages": ["'
+            return Response(200, whole[: max(1, len(whole) // 2)], dict(response.headers))
+        return response
 
     def _route(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method

@@ -197,7 +197,7 @@ def config_values(sandboxes: Sandboxes) -> dict[str, Any]:
         "misp_domain": sandboxes.misp_url,
         "misp_verifycert": ca,
         # The sample events date from 2016-2019: no time window and no workflow tag, or nothing matches.
-        "misp_event_filters": {"published": 1, "enforceWarninglist": True, "includeEventTags": True},
+        "misp_event_filters": {"published": 1, "enforceWarninglist": True},
         # Counted from the samples' own (2016-2019) timestamps 50 days would have expired them all; a
         # long life keeps valid_until fixed, where "current_date" would change it (and re-upload) each run.
         "days_to_expire": 5000,

@@ -10,6 +10,8 @@
   message, else a growing fallback), then the SAME request is sent again; no bare sleep;
 - 5xx, 408, timeouts and dropped connections: exponential back-off with jitter (or Retry-After);
 - 401: the token is renewed once and the request sent again at once; a second 401 is the caller's;
+- a 200 the caller's `check` does not recognise as the API's answer (a proxy's HTML page, a reply cut
+  short) counts as no answer: retried with back-off like a dropped connection, never taken as success;
 - an untrusted TLS certificate raises AzureTlsError at once: retrying cannot fix it.
 
 What the final answer means (accepted, refused, which advice) is for each API's client to decide: the
@@ -108,6 +110,18 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
     return float(match.group(1)) if match else None
 
 
+def role_missing(response: requests.Response) -> bool:
+    """True when the body says the caller lacks a role (`UnauthorizedAccess`, `AuthorizationFailed`),
+    whatever the status: Sentinel has been seen answering a missing role with a 401."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return False
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code in ("UnauthorizedAccess", "AuthorizationFailed")
+
+
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Exponential back-off with jitter for retry `attempt` (1-based): a random wait in the upper half
     of min(cap, base * 2**(attempt-1)), so parallel workers do not retry in step."""
@@ -126,6 +140,7 @@ class _Call:
     url: str
     body: str
     observe: Callable[[requests.Response], None] | None
+    check: Callable[[requests.Response], str | None] | None = None
     attempts: int = 0
     throttled: int = 0
     refresh: bool = False
@@ -170,9 +185,11 @@ class AzureSender:
         body: Mapping[str, Any],
         *,
         observe: Callable[[requests.Response], None] | None = None,
+        check: Callable[[requests.Response], str | None] | None = None,
     ) -> Reply:
-        """Send `body` to `url` under the retry policy; `observe` sees every response (a reply log)."""
-        call = _Call(url, json.dumps(dict(body)), observe)
+        """Send `body` to `url` under the retry policy; `observe` sees every response (a reply log);
+        `check` says why a 200 is not the API's answer (None when it is)."""
+        call = _Call(url, json.dumps(dict(body)), observe, check)
         retrying = Retrying(
             stop=stop_after_attempt(max(1, self.policy.max_attempts)),
             wait=self._wait,
@@ -210,6 +227,10 @@ class AzureSender:
             return Reply(None, call.attempts, call.throttled, "could not connect, or the connection dropped")
         if call.observe is not None:
             call.observe(response)
+        if response.status_code == 200 and call.check is not None:
+            problem = call.check(response)
+            if problem is not None:
+                return Reply(None, call.attempts, call.throttled, problem)
         if response.status_code == 429:
             call.throttled += 1
             self.stats.add(throttled=1)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
-from misp_bridge.azure.http import AzureSender, Reply
+from misp_bridge.azure.http import AzureSender, Reply, role_missing
 from misp_bridge.config.model import Workspace
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 
@@ -88,6 +88,8 @@ def refusal_cause(status: int, workspace: Workspace, response: requests.Response
         404: f"no such workspace; check subscription_id ({workspace.subscription_id}), resourceGroupName "
         f"({workspace.resource_group}) and workspaceName ({workspace.workspace_name}) in ms_auth",
     }
+    if status == 401 and response is not None and role_missing(response):
+        return causes[403]  # a missing role reported as a 401 (docs/contracts.md 4)
     if status in causes:
         return causes[status]
     return error_message(response) or "the request was refused"
@@ -115,6 +117,8 @@ class ManagementClient:
         self.label = workspace.label
         self.url = management_url(base_url, workspace, "queryIndicators", api_version)
         self._sender = sender
+        self._ids_reading: str | None = None  # "ids" or "scan", learned on first use (see find())
+        self._scan_index: set[str] | None = None  # lower-cased STIX ids of the source, when scanning
 
     @property
     def sent(self) -> int:
@@ -178,17 +182,91 @@ class ManagementClient:
             if token is None:
                 return
 
-    def find(
-        self, stix_ids: Sequence[str], *, source: str, include_revoked: bool = True
-    ) -> list[dict[str, Any]]:
-        """Items of `source` with these STIX ids, IDS_PER_QUERY ids per request."""
-        unique = list(dict.fromkeys(stix_ids))
+    # -- finding indicators by STIX id ------------------------------------------------------------------
+    #
+    # What `ids` matches is undocumented (docs/contracts.md 5). The client learns it once per run from
+    # two small queries: one item of the source, then `ids` = that item's STIX id. If exactly that item
+    # comes back, `ids` finds STIX ids: one request per IDS_PER_QUERY ids. Otherwise (nothing back: it
+    # matches ARM names only; other items back: it is ignored) every item of the source is read and
+    # matched here: one request per PAGE_SIZE indicators of the source. Either way every item returned
+    # is checked against what was asked before anyone acts on it.
+
+    def _learn_ids_reading(self, source: str) -> str | None:
+        """ "ids" or "scan"; None while the source holds nothing to learn from (asked again next time)."""
+        if self._ids_reading is not None:
+            return self._ids_reading
+        sample_page, _ = self.query_page({"sources": [source], "includeDisabled": True, "pageSize": 1})
+        sample = next((i for i in sample_page if of_source(i, source) and external_id(i)), None)
+        if sample is None:
+            return None
+        wanted = external_id(sample).lower()
+        probe = {"ids": [external_id(sample)], "sources": [source], "includeDisabled": True, "pageSize": 2}
+        answer, _ = self.query_page(probe)
+        returned = {external_id(i).lower() for i in answer}
+        if returned == {wanted}:
+            self._ids_reading = "ids"
+        else:
+            why = "matches no STIX id" if not returned else "returned indicators it was not asked for"
+            self._use_scan(why)
+        return self._ids_reading
+
+    def _use_scan(self, why: str) -> None:
+        self._ids_reading = "scan"
+        log.warning(
+            "workspace %s: queryIndicators' ids filter %s; indicators are found by reading every indicator "
+            "of the source instead (one request per %d indicators)",
+            self.label,
+            why,
+            PAGE_SIZE,
+        )
+
+    def _find_by_ids(self, stix_ids: Sequence[str], source: str) -> list[dict[str, Any]] | None:
+        """Items found through `ids`, or None when the service answered with items not asked for."""
         found: list[dict[str, Any]] = []
-        for start in range(0, len(unique), IDS_PER_QUERY):
-            chunk = unique[start : start + IDS_PER_QUERY]
-            filters = {"ids": chunk, "sources": [source], "includeDisabled": include_revoked}
-            found.extend(item for item in self.query(filters) if of_source(item, source))
+        for start in range(0, len(stix_ids), IDS_PER_QUERY):
+            chunk = stix_ids[start : start + IDS_PER_QUERY]
+            asked = {sid.lower() for sid in chunk}
+            for item in self.query({"ids": list(chunk), "sources": [source], "includeDisabled": True}):
+                if not of_source(item, source):
+                    continue
+                if external_id(item).lower() not in asked:
+                    self._use_scan("returned indicators it was not asked for")
+                    return None
+                found.append(item)
         return found
+
+    def scan(self, source: str) -> Iterator[dict[str, Any]]:
+        """Every item of `source`, revoked and expired ones included, page after page."""
+        for item in self.query({"sources": [source], "includeDisabled": True}):
+            if of_source(item, source):
+                yield item
+
+    def find(self, stix_ids: Sequence[str], *, source: str) -> list[dict[str, Any]]:
+        """Items of `source` whose STIX id is one of `stix_ids`, revoked ones included (the caller checks
+        `revoked`); only items that were asked for come back, whatever the service returned."""
+        unique = list({sid.lower(): sid for sid in stix_ids}.values())
+        if not unique or self._learn_ids_reading(source) is None:
+            return []
+        if self._ids_reading == "ids":
+            found = self._find_by_ids(unique, source)
+            if found is not None:
+                return found
+        wanted = {sid.lower() for sid in unique}
+        return [item for item in self.scan(source) if external_id(item).lower() in wanted]
+
+    def existing(self, stix_ids: Sequence[str], *, source: str) -> set[str]:
+        """Which of `stix_ids` Sentinel holds for `source` (revoked ones included). When `ids` cannot be
+        relied on, the source is read once per run and kept as a set of ids for every later call."""
+        if not stix_ids or self._learn_ids_reading(source) is None:
+            return set()
+        if self._ids_reading == "ids":
+            found = self._find_by_ids(list(dict.fromkeys(stix_ids)), source)
+            if found is not None:
+                held = {external_id(item).lower() for item in found}
+                return {sid for sid in stix_ids if sid.lower() in held}
+        if self._scan_index is None:
+            self._scan_index = {external_id(item).lower() for item in self.scan(source)}
+        return {sid for sid in stix_ids if sid.lower() in self._scan_index}
 
 
 def properties(item: Mapping[str, Any]) -> Mapping[str, Any]:

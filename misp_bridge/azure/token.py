@@ -3,6 +3,13 @@
 One `TokenProvider` per workspace. msal caches the token in memory and renews it when less than five
 minutes are left; `token(refresh=True)` forces a new one after a 401. Entra's AADSTS errors come back from
 msal as dicts: they become an `AuthError` whose sentence says what to fix, never the secret.
+
+Entra ID failing is not the same as Entra ID refusing (docs/contracts.md 3): a 5xx from the token or
+discovery endpoint makes msal RAISE `MsalServiceError` (and replay it from its throttle cache for 5 s,
+or Retry-After, without asking again); an unreachable host raises a requests error; a 429 or an
+outage comes back as a `temporarily_unavailable` or `server_error` dict. Each is retried with back-off
+on a new msal application (a fresh throttle cache) up to `attempts` times, then becomes a
+SentinelUnavailable: the workspace stops, exit 4, the others carry on.
 """
 
 from __future__ import annotations
@@ -11,12 +18,16 @@ import functools
 import logging
 import re
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msal
+import msal.exceptions
 import requests
 
 from misp_bridge.azure.authority import is_microsoft_authority
+from misp_bridge.azure.http import backoff_delay
 from misp_bridge.errors import AuthError, SentinelUnavailable
 from misp_bridge.output.redact import register_secret
 
@@ -36,6 +47,15 @@ AADSTS_EXPLAINED: dict[int, str] = {
 }
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
+
+# OAuth error codes that say "not now" rather than "no" (RFC 6749 5.2 and Entra's 429 reply).
+TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+TOKEN_ATTEMPTS = 4
+_BACKOFF, _BACKOFF_CAP = 2.0, 30.0
+
+
+class _Transient(Exception):
+    """Entra ID failed (as opposed to refused): worth asking again after a pause."""
 
 
 def explain(result: dict[str, Any]) -> str:
@@ -107,8 +127,12 @@ class TokenProvider:
         verify: bool | str = True,
         timeout: float = 30.0,
         label: str = "",
+        attempts: int = TOKEN_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         register_secret(client_secret)
+        self._attempts = max(1, attempts)
+        self._sleep = sleep
         self._tenant = tenant
         self._client_id = client_id
         self._secret = client_secret
@@ -137,33 +161,60 @@ class TokenProvider:
                 )
             except ValueError as exc:
                 raise AuthError(_construction_error(exc, self._authority_host, self._tenant)) from None
+            except msal.exceptions.MsalServiceError as exc:  # discovery answered 5xx
+                raise _Transient(_failure(exc)) from None
             except requests.RequestException as exc:  # msal's discovery call
-                raise SentinelUnavailable(
-                    f"Entra ID at {self._authority} did not answer ({type(exc).__name__})"
-                ) from None
+                raise _Transient(f"did not answer ({type(exc).__name__})") from None
         return self._app
+
+    def _acquire(self, refresh: bool) -> dict[str, Any]:
+        app = self._application()
+        try:
+            if refresh:
+                # msal has no "force" flag for client credentials: drop its cached access tokens.
+                # list(): msal's search is a generator over the dict remove_at() changes.
+                cached = list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
+                for entry in cached:
+                    app.token_cache.remove_at(entry)
+            result = app.acquire_token_for_client(scopes=[self._scope])
+        except msal.exceptions.MsalServiceError as exc:  # the token endpoint answered 5xx
+            raise _Transient(_failure(exc)) from None
+        except requests.RequestException as exc:
+            raise _Transient(f"did not answer ({type(exc).__name__})") from None
+        reply = result if isinstance(result, dict) else {}
+        if not reply.get("access_token") and reply.get("error") in TRANSIENT_ERRORS:
+            raise _Transient(f"answered {reply['error']}")
+        return reply
 
     def token(self, *, refresh: bool = False) -> str:
         """An access token; `refresh` skips the cache (after a 401)."""
         with self._lock:
-            app = self._application()
-            try:
-                if refresh:
-                    # msal has no "force" flag for client credentials: drop its cached access tokens.
-                    # list(): msal's search is a generator over the dict remove_at() changes.
-                    cached = list(app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
-                    for entry in cached:
-                        app.token_cache.remove_at(entry)
-                result = app.acquire_token_for_client(scopes=[self._scope])
-            except requests.RequestException as exc:
-                raise SentinelUnavailable(
-                    f"Entra ID at {self._authority} did not answer ({type(exc).__name__})"
-                ) from None
-        token = result.get("access_token") if isinstance(result, dict) else None
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    result = self._acquire(refresh)
+                    break
+                except _Transient as exc:
+                    # A new application: msal would replay the failure from its throttle cache.
+                    self._app = None
+                    if attempt == self._attempts:
+                        raise SentinelUnavailable(
+                            f"Entra ID at {self._authority} {exc} ({attempt} attempts)"
+                        ) from None
+                    log.info(
+                        "Entra ID at %s %s; asking again (attempt %d)", self._authority, exc, attempt + 1
+                    )
+                    self._sleep(backoff_delay(attempt, _BACKOFF, _BACKOFF_CAP))
+        token = result.get("access_token")
         if not token:
             raise AuthError(
                 f"Entra ID refused a token for {self._label} (tenant {self._tenant}, "
-                f"client_id {self._client_id}): {explain(result or {})}"
+                f"client_id {self._client_id}): {explain(result)}"
             )
         register_secret(str(token))
         return str(token)
+
+
+def _failure(exc: Exception) -> str:
+    """msal's MsalServiceError for a 5xx reads "HTTP Error: 503"."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"failed ({text})"

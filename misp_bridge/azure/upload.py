@@ -2,12 +2,16 @@
 
 One `SentinelUploader` per workspace. `send()` delivers one batch through the workspace's `AzureSender`
 (misp_bridge/azure/http.py: rate limit, 429, back-off and token renewal all live there) and reads the
-final answer (docs/contracts.md, section 4): a 200 delivers every object except those its `errors` list
-names; 403 and 404 (and a 401 after a renewed token) stop the workspace with a sentence naming the likely
-cause; a 429 or 5xx that outlasted the retries leaves the batch failed (kept pending by the caller); any
-other 4xx rejects the batch. Objects rejected inside a 200 reply come back with their index so the caller
-can log their MISP attribute uuid. `upload_all()` keeps a few batches in flight on worker threads to hide
-request latency, with a bounded queue so memory stays flat.
+final answer (docs/contracts.md, section 4). Only Sentinel's own answer counts as evidence: a 200 with an
+empty body delivers every object, a 200 with a JSON `errors` list delivers all but those it names; any
+other 200 (a proxy's HTML page, a reply cut short) is retried like a dropped connection and, if it
+persists, leaves the batch failed (kept pending by the caller), never delivered. A 400 with the same list
+rejects the objects it names, each with its own messages (the others are kept to send again); 403 and
+404 (and a 401 after a renewed token) stop the workspace with a sentence naming the likely cause; a 429
+or 5xx that outlasted the retries leaves the batch failed; any other 4xx rejects the batch. Rejected
+objects come back with their index so the caller can log their MISP attribute uuid. `upload_all()`
+keeps a few batches in flight on worker threads to hide request latency, with a bounded queue so memory
+stays flat.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any
 
 import requests
 
-from misp_bridge.azure.http import AzureSender, Reply, SenderStats
-from misp_bridge.errors import AzureTlsError, SentinelError, WorkspaceRefused
+from misp_bridge.azure.http import AzureSender, Reply, SenderStats, role_missing
+from misp_bridge.errors import AuthError, SentinelError, WorkspaceRefused
+from misp_bridge.output.files import open_text
 
 log = logging.getLogger("misp_bridge.sentinel")
 
@@ -75,6 +80,46 @@ class BatchResult:
     throttled: int = 0
 
 
+def reply_problem(response: requests.Response) -> str | None:
+    """Why a 200 is not Sentinel's answer (None when it is): its body must be empty or a JSON object
+    whose `errors` list names objects of the batch by index."""
+    text = response.text.strip()
+    if not text:
+        return None
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        kind = response.headers.get("Content-Type") or "no content type"
+        return f"a 200 reply that is not Sentinel's ({kind}, {len(text)} characters: {_short(text, 80)})"
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list) or not all(_entry(item) is not None for item in errors):
+        return f"a 200 reply whose JSON is not Sentinel's per-object error list: {_short(text, 80)}"
+    return None
+
+
+def _entry(item: Any) -> tuple[int, tuple[str, ...]] | None:
+    """(recordIndex, messages) of one per-object error entry, or None when it is not one."""
+    if not isinstance(item, dict):
+        return None
+    index = item.get("recordIndex")
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        return None
+    messages = item.get("errorMessages")
+    texts = tuple(str(m) for m in messages) if isinstance(messages, list) and messages else ("rejected",)
+    return index, texts
+
+
+def _listed(objects: Sequence[Mapping[str, Any]], payload: Any) -> list[Rejected]:
+    """The objects a per-object error list names (entries out of range are ignored)."""
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    found: dict[int, Rejected] = {}
+    for item in errors if isinstance(errors, list) else ():
+        entry = _entry(item)
+        if entry is not None and entry[0] < len(objects) and entry[0] not in found:
+            found[entry[0]] = Rejected(entry[0], _stix_id(objects[entry[0]]), entry[1])
+    return [found[index] for index in sorted(found)]
+
+
 def _stix_id(obj: Mapping[str, Any]) -> str:
     return str(obj.get("id", ""))
 
@@ -116,7 +161,7 @@ class SentinelUploader:
         line = json.dumps(
             {"workspace": self.label, "status": response.status_code, "body": response.text[:4000]}
         )
-        with self._log_lock, self._response_log.open("a", encoding="utf-8") as handle:
+        with self._log_lock, open_text(self._response_log, "a") as handle:  # 0600, never via a link
             handle.write(line + "\n")
 
     # -- one batch -----------------------------------------------------------------------------------
@@ -130,13 +175,14 @@ class SentinelUploader:
                 self.url,
                 upload_body(self._sourcesystem, objects, legacy=self.legacy),
                 observe=self._write_response,
+                check=reply_problem,
             )
             return self._judge(objects, reply)
         except WorkspaceRefused as exc:
             self.stopped = exc
             raise
         except SentinelError as exc:  # no token (AuthError, Entra down), untrusted TLS: cannot go on
-            status = 0 if isinstance(exc, AzureTlsError) else 401
+            status = 401 if isinstance(exc, AuthError) else 0
             self.stopped = WorkspaceRefused(self.label, status, str(exc))
             raise self.stopped from None
 
@@ -155,7 +201,9 @@ class SentinelUploader:
         if status == 200:
             return self._accepted(objects, response, reply)
         if status in REFUSALS:
-            raise WorkspaceRefused(self.label, status, REFUSALS[status])
+            # A missing role may come back as a 401 carrying UnauthorizedAccess (docs/contracts.md 4).
+            cause = REFUSALS[403] if role_missing(response) else REFUSALS[status]
+            raise WorkspaceRefused(self.label, status, cause)
         if status == 429 or status >= 500 or status == 408:
             what = "throttled (429)" if status == 429 else f"server error (HTTP {status})"
             failed = tuple(_stix_id(o) for o in objects)
@@ -166,6 +214,10 @@ class SentinelUploader:
                 attempts=reply.attempts,
                 throttled=reply.throttled,
             )
+        if status == 400:
+            listed = self._per_object(objects, response, reply)
+            if listed is not None:
+                return listed
         # Any other 4xx: the request itself is wrong; resending it cannot help.
         message = _short(response.text) or f"HTTP {status}"
         rejected = tuple(Rejected(i, _stix_id(o), (message,)) for i, o in enumerate(objects))
@@ -180,28 +232,37 @@ class SentinelUploader:
     def _accepted(
         self, objects: Sequence[Mapping[str, Any]], response: requests.Response, reply: Reply
     ) -> BatchResult:
-        rejected: list[Rejected] = []
+        """A 200 the sender's check passed: empty, or a per-object error list."""
         text = response.text.strip()
-        if text:
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                payload = None
-                log.warning(
-                    "workspace %s: unexpected non-JSON body in a 200 reply: %s", self.label, _short(text)
-                )
-            errors = payload.get("errors") if isinstance(payload, dict) else None
-            for item in errors or []:
-                index = item.get("recordIndex") if isinstance(item, dict) else None
-                if isinstance(index, int) and 0 <= index < len(objects):
-                    messages = tuple(str(m) for m in item.get("errorMessages") or ["rejected"])
-                    rejected.append(Rejected(index, _stix_id(objects[index]), messages))
+        rejected = _listed(objects, json.loads(text)) if text else []
         bad = {r.index for r in rejected}
         delivered = tuple(_stix_id(o) for i, o in enumerate(objects) if i not in bad)
         return BatchResult(
             objects,
             delivered=delivered,
             rejected=tuple(rejected),
+            attempts=reply.attempts,
+            throttled=reply.throttled,
+        )
+
+    def _per_object(
+        self, objects: Sequence[Mapping[str, Any]], response: requests.Response, reply: Reply
+    ) -> BatchResult | None:
+        """A 400 carrying the per-object list: those named are rejected with their own messages; the
+        others were not stored either, and go again next run. None when the 400 has no such list."""
+        try:
+            rejected = _listed(objects, response.json())
+        except ValueError:
+            return None
+        if not rejected:
+            return None
+        bad = {r.index for r in rejected}
+        failed = tuple(_stix_id(o) for i, o in enumerate(objects) if i not in bad)
+        return BatchResult(
+            objects,
+            rejected=tuple(rejected),
+            failed=failed,
+            error="HTTP 400 naming other objects of the batch" if failed else None,
             attempts=reply.attempts,
             throttled=reply.throttled,
         )

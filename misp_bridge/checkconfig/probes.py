@@ -179,6 +179,7 @@ class Prober:
             verify=s.misp_verifycert,
             timeout=min(s.misp_timeout, self._timeout),
             page_size=s.misp_event_limit_per_page,
+            throttle_attempts=1,  # a probe reports a rate limit, it does not wait it out
         )
         try:
             source.connect()
@@ -217,7 +218,10 @@ class Prober:
         if not ws.client_secret:
             self.notes.append(f"{ws.label}: checks skipped, the client secret was to come from Key Vault")
             return
-        provider = token_provider(self.settings, ws, timeout=min(self.settings.ms_timeout, self._timeout))
+        # A probe answers at once: one attempt, no back-off.
+        provider = token_provider(
+            self.settings, ws, timeout=min(self.settings.ms_timeout, self._timeout), attempts=1
+        )
         try:
             provider.token()
         except BridgeError as exc:

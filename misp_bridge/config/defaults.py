@@ -100,74 +100,14 @@ BUILTIN_CONSTANTS: dict[str, Any] = {
     "SENTINEL_DEFAULT_TLP": "tlp:white",
 }
 
-# The filters the README recommends; used when config.py has no misp_event_filters at all.
+# The filters the README recommends; used when config.py has no misp_event_filters at all. (The
+# original's list also has includeEventTags, which MISP's events search drops: events carry their tags.)
 DEFAULT_EVENT_FILTERS: dict[str, Any] = {
     "published": 1,
     "tags": ['workflow:state="complete"'],
     "enforceWarninglist": True,
-    "includeEventTags": True,
     "publish_timestamp": "14d",
 }
-
-# Filters PyMISP's search() and MISP's restSearch understand. Anything else draws a warning, because
-# MISP silently ignores a misspelt filter and the sync would then fetch far more than intended.
-KNOWN_EVENT_FILTERS = frozenset(
-    {
-        "value",
-        "type_attribute",
-        "type",
-        "category",
-        "org",
-        "tags",
-        "event_tags",
-        "quick_filter",
-        "quickFilter",
-        "date_from",
-        "date_to",
-        "eventid",
-        "with_attachments",
-        "withAttachments",
-        "metadata",
-        "uuid",
-        "publish_timestamp",
-        "last",
-        "timestamp",
-        "published",
-        "enforce_warninglist",
-        "enforceWarninglist",
-        "to_ids",
-        "deleted",
-        "include_event_uuid",
-        "includeEventUuid",
-        "include_event_tags",
-        "includeEventTags",
-        "event_timestamp",
-        "attribute_timestamp",
-        "sg_reference_only",
-        "eventinfo",
-        "searchall",
-        "requested_attributes",
-        "include_context",
-        "includeContext",
-        "include_sightings",
-        "includeSightings",
-        "include_correlations",
-        "includeCorrelations",
-        "include_decay_score",
-        "includeDecayScore",
-        "object_name",
-        "exclude_decayed",
-        "excludeDecayed",
-        "sharinggroup",
-        "threat_level_id",
-        "analysis",
-        "distribution",
-        "first_seen",
-        "last_seen",
-        "excludeLocalTags",
-        "order",
-    }
-)
 
 # Filters the pager owns: a value in misp_event_filters would fight it, so it is dropped with a warning.
 PAGER_FILTERS = {

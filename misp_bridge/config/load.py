@@ -24,20 +24,21 @@ from typing import Any
 import misp_bridge
 from misp_bridge.config.defaults import REQUIRED, SETTING_DEFAULTS
 from misp_bridge.config.files import find_constants, read_constants, run_file
+from misp_bridge.config.filters import event_filters
 from misp_bridge.config.issues import Collector, Issue
 from misp_bridge.config.model import Settings, Workspace
 from misp_bridge.config.readers import (
+    MAX_DAYS,
+    MAX_PAGE,
     Reader,
     ca_bundle,
     choice,
     duration,
-    event_filters,
     expire_mapping,
     flag,
     integer,
     is_placeholder,
     not_reserved_source,
-    optional_text,
     optional_url,
     output_path,
     read_workspaces,
@@ -45,6 +46,7 @@ from misp_bridge.config.readers import (
     suggest,
     text,
     url,
+    vault_name,
     verifycert,
 )
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
@@ -69,8 +71,8 @@ _READERS: dict[str, Reader] = {
     "misp_domain": url,
     "misp_verifycert": verifycert,
     "misp_event_filters": event_filters,
-    "misp_event_limit_per_page": integer(1),
-    "days_to_expire": integer(1),
+    "misp_event_limit_per_page": integer(1, MAX_PAGE),
+    "days_to_expire": integer(1, MAX_DAYS),
     "days_to_expire_start": choice("valid_from", "current_date"),
     "days_to_expire_mapping": expire_mapping,
     "days_to_expire_ignore_misp_last_seen": flag,
@@ -96,7 +98,7 @@ _READERS: dict[str, Reader] = {
     "ms_ca_bundle": ca_bundle,
     "state_file": output_path(optional=False),
     "ms_max_parallel_requests": integer(1, 16),
-    "key_vault_name": optional_text,
+    "key_vault_name": vault_name,
     "key_vault_url": optional_url,
     "misp_timeout": seconds,
     "ms_timeout": seconds,

@@ -7,37 +7,48 @@ other setting is still checked. No message ever contains a secret value.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from misp_bridge.config.defaults import (
-    DEFAULT_EVENT_FILTERS,
-    DEFAULT_SCOPE,
-    KNOWN_EVENT_FILTERS,
-    PAGER_FILTERS,
-    WORKSPACE_KEYS,
-)
+from misp_bridge.config.defaults import DEFAULT_SCOPE, WORKSPACE_KEYS
 from misp_bridge.config.issues import Collector
 
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$")
-_DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
+DURATION = re.compile(r"^[1-9][0-9]*[smhd]$")
 _MARKING_ID = re.compile(r"^marking-definition--[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
 
 
 Reader = Callable[[Collector, str, Any], Any]
 
+# Control characters (a newline in a key, an escape in a user agent) break HTTP headers and URLs, and
+# would be printed escaped: never in a setting. Tab included.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_PROBLEM = "contains a line break, tab or other control character; remove it"
+# datetime stops at year 9999; 100 years is far beyond any indicator's useful life.
+MAX_DAYS = 36_500
+MAX_SECONDS = 3_600.0  # a timeout longer than an hour is a mistake, not a slow network
+MAX_PAGE = 10_000  # MISP builds a whole page in memory before it answers
+_VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+MAX_DURATION = 10 * 365 * 86_400
 
-def _kind(value: Any) -> str:
+
+def _has_control(value: Any) -> bool:
+    return isinstance(value, str) and bool(_CONTROL.search(value))
+
+
+def kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _wrong_type(c: Collector, name: str, expected: str, value: Any) -> None:
-    c.error(name, f"must be {expected}, got {_kind(value)}")
+def wrong_type(c: Collector, name: str, expected: str, value: Any) -> None:
+    c.error(name, f"must be {expected}, got {kind(value)}")
 
 
 def is_placeholder(value: Any) -> bool:
@@ -54,10 +65,12 @@ def suggest(name: str, known: Iterable[str]) -> str:
 def text(*, secret: bool = False, required: bool = True) -> Reader:
     def read(c: Collector, name: str, value: Any) -> Any:
         if not isinstance(value, str):
-            _wrong_type(c, name, "a string", value)
+            wrong_type(c, name, "a string", value)
             return ""
         deferred = secret and c.secrets_later
-        if is_placeholder(value) and not deferred:
+        if _has_control(value):
+            c.error(name, _CONTROL_PROBLEM)  # never the value: it may be a secret
+        elif is_placeholder(value) and not deferred:
             c.error(name, "is still a placeholder; fill in the real value")
         elif not value.strip() and required and not deferred:
             c.error(name, "is empty")
@@ -70,16 +83,18 @@ def optional_text(c: Collector, name: str, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, str):
-        _wrong_type(c, name, "None or a string", value)
+        wrong_type(c, name, "None or a string", value)
         return None
-    if is_placeholder(value):
+    if _has_control(value):
+        c.error(name, _CONTROL_PROBLEM)
+    elif is_placeholder(value):
         c.error(name, "is still a placeholder; fill in the real value or set it to None")
     return value.strip() or None
 
 
 def flag(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, bool):
-        _wrong_type(c, name, "True or False", value)
+        wrong_type(c, name, "True or False", value)
         return False
     return value
 
@@ -87,7 +102,7 @@ def flag(c: Collector, name: str, value: Any) -> Any:
 def integer(low: int, high: int | None = None) -> Reader:
     def read(c: Collector, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
-            _wrong_type(c, name, "an integer", value)
+            wrong_type(c, name, "an integer", value)
             return low
         if high is None and value < low:
             c.error(name, f"must be at least {low}, got {value}")
@@ -100,10 +115,11 @@ def integer(low: int, high: int | None = None) -> Reader:
 
 def seconds(c: Collector, name: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _wrong_type(c, name, "a number of seconds", value)
+        wrong_type(c, name, "a number of seconds", value)
         return 1.0
-    if value <= 0:
-        c.error(name, f"must be more than 0 seconds, got {value}")
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        c.error(name, f"must be more than 0 and at most {MAX_SECONDS:g} seconds, got {value}")
+        return 1.0
     return float(value)
 
 
@@ -128,9 +144,11 @@ def check_https(c: Collector, name: str, value: str) -> None:
 
 def url(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, str):
-        _wrong_type(c, name, "a string", value)
+        wrong_type(c, name, "a string", value)
         return ""
-    if is_placeholder(value):
+    if _has_control(value) or " " in value.strip():
+        c.error(name, "must be a URL without spaces or control characters")
+    elif is_placeholder(value):
         c.error(name, "is still a placeholder; fill in the real value")
     elif not value.strip():
         c.error(name, "is empty")
@@ -148,8 +166,10 @@ def optional_url(c: Collector, name: str, value: Any) -> Any:
 
 
 def duration(c: Collector, name: str, value: Any) -> Any:
-    if not isinstance(value, str) or not _DURATION.match(value):
+    if not isinstance(value, str) or not DURATION.match(value):
         c.error(name, f"must be a number followed by s, m, h or d (like '1d'), got {value!r}")
+    elif len(value) > 12 or int(value[:-1]) * _DURATION_SECONDS[value[-1]] > MAX_DURATION:
+        c.error(name, f"must be at most ten years (like '3650d'), got {value[:20]!r}")
     return value
 
 
@@ -166,7 +186,10 @@ def output_path(*, optional: bool) -> Reader:
             c.error(name, "is empty")
             return None
         if not isinstance(value, (str, Path)):
-            _wrong_type(c, name, "None or a file path" if optional else "a file path", value)
+            wrong_type(c, name, "None or a file path" if optional else "a file path", value)
+            return None
+        if _has_control(str(value)):
+            c.error(name, _CONTROL_PROBLEM)
             return None
         return _resolve(c, value)
 
@@ -175,7 +198,9 @@ def output_path(*, optional: bool) -> Reader:
 
 def _existing_file(c: Collector, name: str, value: str | Path) -> Path:
     path = _resolve(c, value)
-    if not path.is_file():
+    if _has_control(str(value)):
+        c.error(name, _CONTROL_PROBLEM)
+    elif not path.is_file():
         c.error(name, f"points to {path}, which does not exist")
     return path
 
@@ -184,7 +209,7 @@ def ca_bundle(c: Collector, name: str, value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, (str, Path)):
-        _wrong_type(c, name, "None or a CA bundle path", value)
+        wrong_type(c, name, "None or a CA bundle path", value)
         return None
     return _existing_file(c, name, value)
 
@@ -197,62 +222,34 @@ def verifycert(c: Collector, name: str, value: Any) -> Any:
         return True
     if isinstance(value, (str, Path)) and str(value).strip():
         return str(_existing_file(c, name, value))
-    _wrong_type(c, name, "True, False or a CA bundle path", value)
+    wrong_type(c, name, "True, False or a CA bundle path", value)
     return True
 
 
 def expire_mapping(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of pattern key -> days", value)
+        wrong_type(c, name, "a dict of pattern key -> days", value)
         return {}
     result: dict[str, int] = {}
     for key, days in value.items():
         where = f"{name}[{key!r}]"
         if not isinstance(key, str) or not key:
-            c.error(name, f"keys must be non-empty strings, got {_kind(key)}")
+            c.error(name, f"keys must be non-empty strings, got {kind(key)}")
         elif isinstance(days, bool) or not isinstance(days, int):
-            _wrong_type(c, where, "a whole number of days", days)
-        elif days < 1:
-            c.error(where, f"must be at least 1, got {days}")
+            wrong_type(c, where, "a whole number of days", days)
+        elif not 1 <= days <= MAX_DAYS:
+            c.error(where, f"must be 1..{MAX_DAYS}, got {days}")
         else:
             result[key] = days
     return result
 
 
-def _timestamp_filter(c: Collector, where: str, value: Any) -> None:
-    """MISP takes an epoch, a duration such as '14d', or a [from, to] pair of those."""
-
-    def one(item: Any) -> bool:
-        if isinstance(item, bool):
-            return False
-        if isinstance(item, int):
-            return item >= 0
-        return isinstance(item, str) and (item.isdigit() or bool(_DURATION.match(item)))
-
-    pair = isinstance(value, (list, tuple)) and len(value) == 2 and all(one(v) for v in value)
-    if not (pair or one(value)):
-        c.error(where, f"must be an epoch, a duration like '14d' or a [from, to] pair, got {value!r}")
-
-
-_TIMESTAMP_FILTERS = ("publish_timestamp", "timestamp", "event_timestamp", "attribute_timestamp")
-
-
-def event_filters(c: Collector, name: str, value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of MISP search filters", value)
-        return dict(DEFAULT_EVENT_FILTERS)
-    result: dict[str, Any] = {}
-    for key, item in value.items():
-        where = f"{name}[{key!r}]"
-        if key in PAGER_FILTERS:
-            c.warning(where, f"is ignored: {PAGER_FILTERS[key]}")
-            continue
-        if key not in KNOWN_EVENT_FILTERS:
-            c.warning(where, f"is not a MISP search filter{suggest(str(key), KNOWN_EVENT_FILTERS)}")
-        if key in _TIMESTAMP_FILTERS:
-            _timestamp_filter(c, where, item)
-        result[key] = item
-    return result
+def vault_name(c: Collector, name: str, value: Any) -> Any:
+    """A Key Vault name (it becomes https://<name>.vault.azure.net): 3-24 letters, digits and hyphens."""
+    found = optional_text(c, name, value)
+    if isinstance(found, str) and not is_placeholder(found) and not _VAULT_NAME.match(found):
+        c.error(name, "must be a Key Vault name: 3 to 24 letters, digits and hyphens, starting with a letter")
+    return found
 
 
 def not_reserved_source(c: Collector, name: str, value: Any) -> Any:
@@ -265,7 +262,7 @@ def not_reserved_source(c: Collector, name: str, value: Any) -> Any:
 def read_workspace(c: Collector, where: str, raw: Any) -> dict[str, Any] | None:
     """Checks one ms_auth dict; returns Workspace keyword arguments (None when it is not a dict)."""
     if not isinstance(raw, Mapping):
-        _wrong_type(c, where, "a dict (or a list of dicts)", raw)
+        wrong_type(c, where, "a dict (or a list of dicts)", raw)
         return None
     for key in raw:
         if key not in WORKSPACE_KEYS:
@@ -314,17 +311,17 @@ def read_workspaces(c: Collector, name: str, value: Any) -> list[dict[str, Any]]
 
 def str_sequence(c: Collector, name: str, value: Any) -> Any:
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        _wrong_type(c, name, "a list of strings", value)
+        wrong_type(c, name, "a list of strings", value)
         return ()
     bad = [item for item in value if not isinstance(item, str)]
     if bad:
-        c.error(name, f"must hold only strings, got {_kind(bad[0])}")
+        c.error(name, f"must hold only strings, got {kind(bad[0])}")
     return tuple(item for item in value if isinstance(item, str))
 
 
 def confidence_table(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of tag -> confidence", value)
+        wrong_type(c, name, "a dict of tag -> confidence", value)
         return {}
     for tag, level in value.items():
         if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 100:
@@ -334,7 +331,7 @@ def confidence_table(c: Collector, name: str, value: Any) -> Any:
 
 def marking_table(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
-        _wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)
+        wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)
         return {}
     for tag, marking in value.items():
         if not isinstance(marking, str) or not _MARKING_ID.match(marking):

@@ -6,22 +6,31 @@ network calls, re-raising any failure as a bare PyMISPError with the real cause 
 context. `translate()` turns every raised failure into one of the project's MISP errors and
 `MispClient.checked()` does the same for error dicts, so no error dict travels further:
 
-- MispUnavailable: unreachable, timed out, 5xx (worth trying again later);
+- MispUnavailable: unreachable, timed out (MispTimeout when the answer did not come in time), 5xx, or
+  still rate-limited after the retries (worth trying again later);
 - MispTlsError: the certificate is not trusted (names the caller's CA setting);
 - MispKeyRefused: 403 "Authentication failed" (names where the caller's key comes from);
 - MispBadReply: a 2xx that is not JSON (a login page, a proxy);
 - MispRejected: MISP refused the request itself (validation, permission, not found).
 
 What to do about a failure (spool the alert, stop the sync with exit 3) stays with each caller.
+
+restSearch may be rate-limited per role (docs/contracts.md 2): over the limit MISP answers 429 and says
+in `X-Rate-Limit-Reset` how many SECONDS remain in its window. PyMISP returns that 429 as an error dict
+and keeps the headers to itself, so the client gives PyMISP an HTTP adapter that notes the header. A
+client built with `throttle_attempts` > 1 waits that long (never more than MISP's window) and asks
+again; the plugin, with its 15-second budget, keeps the default of one attempt.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+import requests.adapters
 from pymisp import PyMISP
 from pymisp.exceptions import MISPServerError, PyMISPError, PyMISPUnexpectedResponse
 
@@ -31,6 +40,7 @@ from misp_bridge.errors import (
     MispKeyRefused,
     MispRejected,
     MispServerFailed,
+    MispTimeout,
     MispTlsError,
     MispUnavailable,
 )
@@ -70,6 +80,8 @@ def translate(
         return cause  # ours, raised inside a PyMISP call (the plugin's budget ran out before a request)
     if isinstance(cause, requests.exceptions.SSLError) and _verify_failed(cause):
         return MispTlsError(url, tls_hint)
+    if isinstance(cause, requests.exceptions.ReadTimeout):
+        return MispTimeout(f"MISP at {url} did not answer in time while {action}")
     if isinstance(cause, requests.Timeout):
         return MispUnavailable(f"MISP at {url} timed out while {action}")
     if isinstance(cause, requests.RequestException):
@@ -134,6 +146,27 @@ class BudgetedPyMISP(PyMISP):
         return self.describe_types_local
 
 
+# MISP's rate-limit window is fixed at 900 s (RateLimitComponent): a longer Reset is not MISP's.
+RATE_WINDOW = 900.0
+_THROTTLE_FALLBACK = 60.0  # seconds, when a 429 comes without X-Rate-Limit-Reset
+
+
+class RateLimitHeaders(requests.adapters.HTTPAdapter):
+    """PyMISP's HTTPS adapter, noting MISP's X-Rate-Limit-Reset (seconds) of the last reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset: float | None = None
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response = super().build_response(req, resp)
+        try:
+            self.reset = float(response.headers.get("X-Rate-Limit-Reset", ""))
+        except ValueError:
+            self.reset = None
+        return response
+
+
 class MispClient:
     """PyMISP for one MISP and one key; built on first use (its constructor is network I/O).
 
@@ -154,6 +187,8 @@ class MispClient:
         url_hint: str,
         tool: str = "misp-bridge",
         factory: Callable[..., PyMISP] | None = None,
+        throttle_attempts: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url = url.rstrip("/")
         self._key = key
@@ -168,6 +203,10 @@ class MispClient:
             factory = lambda *a, **kw: BudgetedPyMISP(*a, timeout_source=source, **kw)  # noqa: E731
         self._factory = factory or PyMISP
         self._client: PyMISP | None = None
+        self._headers = RateLimitHeaders()
+        self._throttle_attempts = max(1, throttle_attempts)
+        self._sleep = sleep
+        self.throttled = 0  # 429s met (and waited out)
         self.version: str | None = None
 
     def _current_timeout(self) -> Timeout:
@@ -183,7 +222,12 @@ class MispClient:
         if self._client is None:
             try:
                 client = self._factory(
-                    self.url, self._key, ssl=self._verify, timeout=self._current_timeout(), tool=self._tool
+                    self.url,
+                    self._key,
+                    ssl=self._verify,
+                    timeout=self._current_timeout(),
+                    tool=self._tool,
+                    https_adapter=self._headers,
                 )
                 version = client.misp_instance_version
             except (requests.RequestException, PyMISPError) as exc:
@@ -194,13 +238,34 @@ class MispClient:
         return self._client
 
     def call(self, action: str, operation: Callable[[PyMISP], Any]) -> Any:
-        """PyMISP's raw reply to `operation` (an error dict included); raised failures translated."""
+        """PyMISP's raw reply to `operation` (an error dict included); raised failures translated. A 429
+        is waited out (X-Rate-Limit-Reset) and asked again, up to `throttle_attempts` in all."""
         client = self.connect()
-        client.timeout = self._current_timeout()
-        try:
-            return operation(client)
-        except Exception as exc:  # noqa: BLE001 - PyMISP raises many types; translate() sorts them
-            raise self.translate(exc, action) from None
+        for attempt in range(1, self._throttle_attempts + 1):
+            client.timeout = self._current_timeout()
+            try:
+                reply = operation(client)
+            except Exception as exc:  # noqa: BLE001 - PyMISP raises many types; translate() sorts them
+                raise self.translate(exc, action) from None
+            found = error_of(reply)
+            if found is None or found[0] != 429:
+                return reply
+            self.throttled += 1
+            wait = self._headers.reset
+            wait = _THROTTLE_FALLBACK * attempt if wait is None else min(max(wait, 1.0), RATE_WINDOW)
+            if attempt == self._throttle_attempts:
+                raise MispUnavailable(
+                    f"MISP at {self.url} kept refusing {action} with 429 (its rate limit for this user's "
+                    f"role) after {attempt} attempts; its window resets in {wait:.0f} s"
+                )
+            log.warning(
+                "MISP at %s: rate limit reached while %s; waiting %.0f s (X-Rate-Limit-Reset) to ask again",
+                self.url,
+                action,
+                wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def checked(self, reply: Any, action: str) -> Any:
         """`reply`, unless it is an error dict: then MispKeyRefused (403 to the key) or MispRejected."""

@@ -2,16 +2,19 @@
 
 Sentinel's DELETE does not remove objects that came in through the upload API (docs/contracts.md 5), so every
 clean-up here re-uploads the indicator under the same STIX id with `revoked: true` and a newer `modified`,
-through the run's own uploader (its batches and shared rate limiter), then marks it revoked in the state.
-Only indicators of our `sourcesystem` are touched: every management query filters `sources` and every
-item is checked again client-side.
+through the run's upload feed (its batches, shared rate limiter and bookkeeping): a delivered revocation
+is recorded in the state as final, a failed one is kept pending for the next run. Only indicators of our
+`sourcesystem` are touched: every management query filters `sources`, and every item returned is checked
+again here (source, STIX id, `revoked`, `validUntil`): what `ids` and `includeDisabled` mean is
+undocumented, so neither is trusted.
 
 Where a revoked body comes from:
 - to_ids changes with a state: the MISP attribute (to_ids forced back on) and the event summary MISP
-  sends with it, through `convert_attribute`; ids the rebuild does not produce (the value changed since
-  the upload) are looked up in Sentinel in batches when the management API is configured.
+  sends with it, through `convert_attribute`, under the id of the indicator's current generation; ids
+  the rebuild does not produce (the value changed since the upload) are looked up in Sentinel when the
+  management API is configured.
 - everything else (to_ids with an empty state, expiry, delete-from-azure): the queryIndicators item,
-  which holds the stored pattern, validity and references.
+  which holds the stored pattern, validity and references, converted back from ARM's spelling.
 
 The run remembers what it revoked per workspace (`RunContext.revoked`), so a second pass in the same run
 (to_ids, then expiry) does not revoke again an indicator that the query lag still shows as active.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from misp_bridge.azure.management import (
@@ -30,65 +33,21 @@ from misp_bridge.azure.management import (
     of_source,
     properties,
 )
-from misp_bridge.errors import WorkspaceRefused
 from misp_bridge.sync.context import CleanupResult, RunContext, WorkspaceTarget
-from misp_bridge.sync.convert import convert_attribute, iso, revoked
+from misp_bridge.sync.convert import convert_attribute, generation_id, iso, revoked
 from misp_bridge.sync.indicator import Indicator
+from misp_bridge.sync.items import body_from_item, item_time
+from misp_bridge.sync.pipeline import upload_indicators
 
 log = logging.getLogger("misp_bridge.cleanup")
 
 DeleteMode = Literal["all", "older_than", "uuid"]
 
-
-# --- building bodies ------------------------------------------------------------------------------
-
-_ITEM_FIELDS: dict[str, str] = {
-    # queryIndicators property -> STIX property, for values copied as they are
-    "displayName": "name",
-    "description": "description",
-    "pattern": "pattern",
-    "patternVersion": "pattern_version",
-    "validFrom": "valid_from",
-    "validUntil": "valid_until",
-    "created": "created",
-    "createdByRef": "created_by_ref",
-    "confidence": "confidence",
-    "threatTypes": "indicator_types",
-    "labels": "labels",
-    "externalReferences": "external_references",
-    "objectMarkingRefs": "object_marking_refs",
-    "language": "lang",
-}
-
-
-def body_from_item(item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The STIX indicator a queryIndicators item stands for, or None when it lacks what an upload needs."""
-    props = properties(item)
-    stix_id = external_id(item)
-    if not stix_id.startswith("indicator--") or not props.get("pattern") or not props.get("validFrom"):
-        return None
-    body: dict[str, Any] = {"type": "indicator", "spec_version": "2.1", "id": stix_id}
-    for source, target in _ITEM_FIELDS.items():
-        value = props.get(source)
-        if value not in (None, "", []):
-            body[target] = value
-    body["pattern_type"] = props.get("patternType") or "stix"
-    body.setdefault("created", props.get("validFrom"))
-    phases = [
-        {"kill_chain_name": p.get("killChainName"), "phase_name": p.get("phaseName")}
-        for p in props.get("killChainPhases") or []
-        if isinstance(p, Mapping) and p.get("killChainName") and p.get("phaseName")
-    ]
-    if phases:
-        body["kill_chain_phases"] = phases
-    extra = props.get("additionalData")
-    stored_modified = extra.get("modified") if isinstance(extra, Mapping) else None
-    # revoked() makes `modified` later than this; Sentinel's own update time is the safer floor.
-    body["modified"] = max(
-        (str(v) for v in (stored_modified, props.get("lastUpdatedTimeUtc"), body["created"]) if v),
-        default=str(body["created"]),
-    )
-    return body
+# With an empty state, the to_ids pass looks for these many generations after the first of each id.
+GENERATIONS_LOOKED_UP = 3
+# The expiry pass asks for what expired since the last complete pass, less this overlap.
+EXPIRY_MARK = "expiry_pass"
+EXPIRY_OVERLAP = timedelta(days=1)
 
 
 def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Indicator]:
@@ -102,21 +61,23 @@ def _from_items(items: Iterable[Mapping[str, Any]], source: str) -> Iterator[Ind
         yield Indicator.from_body(body)
 
 
-def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> dict[str, Indicator]:
-    """stix id -> the indicators this attribute gave while it had to_ids set."""
+def _rebuild(ctx: RunContext, attribute: Mapping[str, Any]) -> list[Indicator]:
+    """The indicators (generation 0) this attribute gave while it had to_ids set."""
     event = attribute.get("Event")
     as_uploaded = {**attribute, "to_ids": True, "deleted": False}
     result = convert_attribute(
         as_uploaded, event if isinstance(event, Mapping) else {}, ctx.options, ctx.now()
     )
-    return {} if not isinstance(result, list) else {i.stix_id: i for i in result}
+    return result if isinstance(result, list) else []
 
 
 # --- revoking -------------------------------------------------------------------------------------
 
 
 def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indicator]) -> CleanupResult:
-    """Re-upload each indicator revoked (once per run), record it in the state; a dry run only lists."""
+    """Upload each indicator revoked (once per run) through the run's upload feed: delivered ones are
+    recorded revoked, refused ones reported, failed ones kept pending and sent again by the next run.
+    A dry run only lists."""
     done = ctx.revoked.of(target.key)
     todo: dict[str, Indicator] = {}
     for revocation in revocations:
@@ -130,29 +91,20 @@ def revoke(ctx: RunContext, target: WorkspaceTarget, revocations: Iterable[Indic
         ctx.summary.count(target.label, "would_revoke", len(todo))
         return CleanupResult({target.label: 0}, would_revoke=tuple(todo))
     now = ctx.now()
-    bodies = [revoked(r, now).body for r in todo.values()]
-    size = ctx.settings.ms_max_indicators_request
-    batches = [bodies[start : start + size] for start in range(0, len(bodies), size)]
-    count = 0
-    errors: list[str] = []
-    try:
-        for result in target.uploader.upload_all(batches, workers=ctx.settings.ms_max_parallel_requests):
-            if result.delivered:
-                ctx.state.record_revoked(target.key, list(result.delivered))
-                done.update(result.delivered)
-                count += len(result.delivered)
-            for rejected in result.rejected:
-                errors.append(f"{rejected.stix_id}: {'; '.join(rejected.messages)}")
-            if result.failed and result.error:
-                errors.append(f"{len(result.failed)} not revoked: {result.error}")
-    except WorkspaceRefused as exc:
-        errors.append(str(exc))
+
+    def note(_items: list[Indicator], delivered: list[str]) -> None:
+        done.update(delivered)
+
+    totals = upload_indicators(ctx, target, (revoked(r, now) for r in todo.values()), on_batch=note)
+    errors = list(totals.problems)
+    refused = totals.refused or (str(target.uploader.stopped) if target.uploader.stopped else None)
+    if refused:
+        errors.append(f"{refused}; its revocations are kept to send next run")
     for error in errors:
         log.error("workspace %s: revocation failed: %s", target.label, error)
-    ctx.summary.count(target.label, "revoked", count)
-    log.info("workspace %s: revoked %d indicators", target.label, count)
+    log.info("workspace %s: revoked %d indicators", target.label, totals.revoked)
     return CleanupResult(
-        {target.label: count}, errors=tuple(f"workspace {target.label}: {e}" for e in errors)
+        {target.label: totals.revoked}, errors=tuple(f"workspace {target.label}: {e}" for e in errors)
     )
 
 
@@ -179,9 +131,10 @@ def _toids_from_state(
     unresolved: list[str] = []
     for attribute_uuid, stix_ids in uploaded.items():
         rebuilt = _rebuild(ctx, attributes[attribute_uuid])
+        current = {i.stix_id: i for i in ctx.state.current(target.key, rebuilt)}
         for stix_id in stix_ids:
-            if stix_id in rebuilt:
-                yield rebuilt[stix_id]
+            if stix_id in current:
+                yield current[stix_id]
             else:
                 unresolved.append(stix_id)
     if not unresolved:
@@ -196,17 +149,23 @@ def _toids_from_state(
         return
     source = ctx.settings.sourcesystem
     client = target.management_client
-    yield from _from_items(client.find(unresolved, source=source, include_revoked=False), source)
+    yield from _from_items(client.find(unresolved, source=source), source)
 
 
 def _toids_from_sentinel(
     ctx: RunContext, target: WorkspaceTarget, attributes: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[Indicator]:
-    """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give."""
+    """The state knows nothing (first run, lost file): ask Sentinel for the ids the attributes give,
+    in their first GENERATIONS_LOOKED_UP generations (which one is live is what the state forgot)."""
     client = target.management("find indicators to revoke while the state file is empty")
-    ids = [f"indicator--{attribute_uuid.lower()}" for attribute_uuid in attributes]
+    ids = [
+        generation_id(indicator.stix_id, generation)
+        for attribute in attributes.values()
+        for indicator in _rebuild(ctx, attribute)
+        for generation in range(GENERATIONS_LOOKED_UP + 1)
+    ]
     source = ctx.settings.sourcesystem
-    yield from _from_items(client.find(ids, source=source, include_revoked=False), source)
+    yield from _from_items(client.find(ids, source=source), source)
 
 
 def revoke_toids_changes(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
@@ -260,11 +219,23 @@ def _mentions_event(item: Mapping[str, Any], event_uuid: str) -> bool:
 def _query_items(
     ctx: RunContext, client: ManagementClient, filters: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    # Read every page before revoking anything: revoked items leave the result set and would shift
-    # the offsets the later skip tokens point at.
+    """Active items of our source matching `filters`. What `includeDisabled: false` hides (revoked?
+    expired?) is undocumented, so the query asks for everything and `revoked` is checked here.
+    Every page is read before anything is revoked: revoked items could leave the result set and shift
+    the offsets later skip tokens point at."""
     source = ctx.settings.sourcesystem
-    query = {"sources": [source], "includeDisabled": False, **dict(filters)}
-    return [item for item in client.query(query) if of_source(item, source)]
+    query = {**dict(filters), "sources": [source], "includeDisabled": True}
+    return [
+        item
+        for item in client.query(query)
+        if of_source(item, source) and not properties(item).get("revoked")
+    ]
+
+
+def _expired(item: Mapping[str, Any], now: datetime) -> bool:
+    """The item's validUntil has passed (checked here, not left to the query's filter)."""
+    until = item_time(properties(item), "validUntil")
+    return until is not None and until <= now
 
 
 def _keep_event(
@@ -277,14 +248,25 @@ def _keep_event(
 
 
 def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupResult:
-    """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid)."""
+    """Revoke indicators of our source whose validUntil has passed (one event's only with event_uuid).
+
+    Revoked items stay listed by queryIndicators for good, so a pass asks only for what expired since
+    the last complete pass (less EXPIRY_OVERLAP); the first pass, and one for a single event, ask for
+    everything expired."""
     results = []
-    now = iso(ctx.now())
+    now = ctx.now()
     for target in ctx.targets:
         client = target.management("find expired indicators")
-        items = _query_items(ctx, client, {"maxValidUntil": now})
-        items = _keep_event(ctx, target, items, event_uuid)
-        results.append(revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem)))
+        filters = {"maxValidUntil": iso(now)}
+        since = ctx.state.mark(target.key, EXPIRY_MARK) if event_uuid is None else None
+        if since is not None:
+            filters["minValidUntil"] = iso(datetime.fromtimestamp(since, timezone.utc) - EXPIRY_OVERLAP)
+        items = _query_items(ctx, client, filters)
+        items = [item for item in _keep_event(ctx, target, items, event_uuid) if _expired(item, now)]
+        result = revoke(ctx, target, _from_items(items, ctx.settings.sourcesystem))
+        if event_uuid is None and not ctx.dry_run and not result.errors:
+            ctx.state.set_mark(target.key, EXPIRY_MARK, now.timestamp())
+        results.append(result)
     return merge(results)
 
 
@@ -293,14 +275,7 @@ def revoke_expired(ctx: RunContext, event_uuid: str | None = None) -> CleanupRes
 
 def _last_touched(item: Mapping[str, Any]) -> datetime | None:
     props = properties(item)
-    stamps = []
-    for key in ("created", "lastUpdatedTimeUtc"):
-        value = props.get(key)
-        if isinstance(value, str) and value:
-            try:
-                stamps.append(datetime.fromisoformat(value.replace("Z", "+00:00")))
-            except ValueError:
-                continue
+    stamps = [t for key in ("created", "modified", "lastUpdatedTimeUtc") if (t := item_time(props, key))]
     return max(stamps) if stamps else None
 
 

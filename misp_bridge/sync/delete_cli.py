@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from misp_bridge.azure.management import require_management
 from misp_bridge.cli import Command, Environment, run_command
 from misp_bridge.config import Settings
+from misp_bridge.config.readers import MAX_DAYS
 from misp_bridge.errors import UsageError
 from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
 from misp_bridge.sync.cleanup import DeleteMode, revoke, select_for_delete
@@ -50,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _mode(args: argparse.Namespace) -> DeleteMode:
     if args.older_than is not None:
-        if args.older_than < 0:
-            raise UsageError("--older-than needs a number of days of 0 or more.")
+        if not 0 <= args.older_than <= MAX_DAYS:
+            raise UsageError(f"--older-than needs a number of days from 0 to {MAX_DAYS}.")
         return "older_than"
     return "uuid" if args.uuid is not None else "all"
 

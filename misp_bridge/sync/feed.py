@@ -2,8 +2,11 @@
 
 `put()` adds an item to the current batch; a full batch goes into a small bounded queue that a thread
 drains through `SentinelUploader.upload_all` (its own few requests in flight and the shared limiter).
-That thread records every answer at once: delivered -> `record_delivered`, rejected -> `record_rejected`
-(logged with the MISP attribute uuid), failed after the retries -> `add_pending` for the next run.
+That thread records every answer at once: delivered -> `record_delivered` (a revocation:
+`record_revoked`), rejected -> `record_rejected` (logged with the MISP attribute uuid), failed after the
+retries -> `add_pending` for the next run (revocations too: they are retried like any upload). An upload
+Sentinel refuses because its id was revoked goes out again, in the same run, under the id of the
+indicator's next generation (docs/mapping.md "Ids").
 `drain()` (and leaving the `with` block) sends the partial batch and waits until every batch is answered.
 After Sentinel refuses the workspace, whatever is still put is kept pending without sending.
 A dry run only counts what would go.
@@ -14,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -33,13 +37,25 @@ _PUT_POLL = 0.2  # seconds between checks that the sender thread is still alive 
 
 @dataclass
 class UploadTotals:
-    """Counts of one feed (the summary gets the same numbers, per workspace)."""
+    """Counts of one feed (the summary gets the same numbers, per workspace), and one sentence per
+    problem a caller may want to report (a refused revocation, why a batch was kept pending)."""
 
     delivered: int = 0
+    revoked: int = 0
     rejected: int = 0
     failed: int = 0
     would_upload: int = 0
     refused: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+# How Sentinel says an id was revoked (its wording is undocumented: docs/contracts.md 4). A refusal of
+# an upload for this reason means the id is spent; a refusal of a revocation means it is already done.
+_REVOKED = re.compile(r"\brevoked\b", re.IGNORECASE)
+
+
+def refused_as_revoked(messages: Sequence[str]) -> bool:
+    return any(_REVOKED.search(message) for message in messages)
 
 
 class UploadFeed:
@@ -65,6 +81,7 @@ class UploadFeed:
         # Batch object id -> (the batch itself, its items); the batch is kept so its id stays unique.
         self._inflight: dict[int, tuple[list[Mapping[str, Any]], list[Indicator]]] = {}
         self._lock = threading.Lock()
+        self._again: list[Indicator] = []  # refused as revoked: to send under their next generation
         self.totals = UploadTotals()
 
     # -- the caller's side ---------------------------------------------------------------------------
@@ -100,21 +117,29 @@ class UploadFeed:
             self._buffer = []
 
     def drain(self) -> None:
-        """Send the partial batch and wait until every batch has its answer recorded."""
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            if self.refused is not None:
-                self._keep_pending(batch)
-            else:
-                self._send(batch)
-        if self._thread is not None and self._queue is not None:
-            if self._thread.is_alive():  # it reads until _END, so alive means the put cannot block forever
-                self._queue.put(_END)
-            self._thread.join()
-            self._thread = self._queue = None
-        if self._crash is not None:
-            crash, self._crash = self._crash, None
-            raise crash
+        """Send the partial batch and wait until every batch has its answer recorded; what Sentinel
+        refused as revoked goes out again under its next generation's id, until none is left."""
+        while True:
+            if self._buffer:
+                batch, self._buffer = self._buffer, []
+                if self.refused is not None:
+                    self._keep_pending(batch)
+                else:
+                    self._send(batch)
+            if self._thread is not None and self._queue is not None:
+                if self._thread.is_alive():  # it reads until _END, so alive means the put cannot block
+                    self._queue.put(_END)
+                self._thread.join()
+                self._thread = self._queue = None
+            if self._crash is not None:
+                crash, self._crash = self._crash, None
+                raise crash
+            with self._lock:
+                again, self._again = self._again, []
+            if not again:
+                return
+            for item in again:
+                self.put(item)
 
     def _send(self, items: list[Indicator]) -> None:
         if self._thread is None:
@@ -185,42 +210,91 @@ class UploadFeed:
             raise
 
     def _record_items(self, result: BatchResult, items: list[Indicator]) -> None:
-        state, key, label = self._ctx.state, self._target.key, self._target.label
         by_id = {item.stix_id: item for item in items}
         delivered = [by_id[stix_id] for stix_id in result.delivered if stix_id in by_id]
-        if delivered:
-            state.record_delivered(key, delivered)
-            self.totals.delivered += len(delivered)
-            self._ctx.summary.count(label, "uploaded", len(delivered))
-        if result.rejected:
-            rows = []
-            for rejected in result.rejected:
-                item = items[rejected.index]
-                message = "; ".join(rejected.messages)
-                log.warning(
-                    "workspace %s: Sentinel rejected %s (MISP attribute %s, event %s): %s",
-                    label,
-                    item.stix_id,
-                    item.attribute_uuid or "unknown",
-                    item.event_uuid or "unknown",
-                    message,
-                )
-                rows.append((item, message))
-            state.record_rejected(key, rows)
-            self.totals.rejected += len(rows)
-            self._ctx.summary.count(label, "rejected", len(rows))
+        done: list[Indicator] = []
+        refused: list[tuple[Indicator, str]] = []
+        spent: list[Indicator] = []
+        for rejected in result.rejected:
+            item, messages = items[rejected.index], rejected.messages
+            if refused_as_revoked(messages):
+                (done if item.is_revocation else spent).append(item)
+            else:
+                refused.append((item, "; ".join(messages)))
+        self._record_delivered(delivered + done)
+        self._record_refused(refused)
+        self._next_generation(spent)
         failed = [by_id[stix_id] for stix_id in result.failed if stix_id in by_id]
         if failed:
             if self.refused is None:
                 log.warning(
                     "workspace %s: %d indicators not delivered (%s); kept for the next run",
-                    label,
+                    self._target.label,
                     len(failed),
                     result.error,
                 )
+            self.totals.problems.append(f"{len(failed)} kept to send again next run: {result.error}")
             self._keep_pending(failed)
         if self._on_batch is not None:
-            self._on_batch(items, [item.stix_id for item in delivered])
+            self._on_batch(items, [item.stix_id for item in delivered + done])
+
+    def _record_delivered(self, delivered: list[Indicator]) -> None:
+        """Uploads become delivered rows; revocations mark their id revoked for good."""
+        state, key, label = self._ctx.state, self._target.key, self._target.label
+        revocations = [item for item in delivered if item.is_revocation]
+        uploads = [item for item in delivered if not item.is_revocation]
+        if uploads:
+            state.record_delivered(key, uploads)
+            self.totals.delivered += len(uploads)
+            self._ctx.summary.count(label, "uploaded", len(uploads))
+        if revocations:
+            state.record_revoked(key, revocations)
+            self.totals.revoked += len(revocations)
+            self._ctx.summary.count(label, "revoked", len(revocations))
+
+    def _record_refused(self, refused: list[tuple[Indicator, str]]) -> None:
+        state, key, label = self._ctx.state, self._target.key, self._target.label
+        uploads = [(item, message) for item, message in refused if not item.is_revocation]
+        for item, message in refused:
+            log.warning(
+                "workspace %s: Sentinel rejected %s%s (MISP attribute %s, event %s): %s",
+                label,
+                "the revocation of " if item.is_revocation else "",
+                item.stix_id,
+                item.attribute_uuid or "unknown",
+                item.event_uuid or "unknown",
+                message,
+            )
+            if item.is_revocation:
+                self.totals.problems.append(f"{item.stix_id}: {message}")
+        if uploads:
+            state.record_rejected(key, uploads)
+        # A refused revocation cannot succeed by being sent again: it leaves the pending list.
+        state.drop_pending(key, [item.stix_id for item, _ in refused if item.is_revocation])
+        self.totals.rejected += len(refused)
+        if refused:
+            self._ctx.summary.count(label, "rejected", len(refused))
+
+    def _next_generation(self, spent: list[Indicator]) -> None:
+        """Uploads refused because their id was revoked (the state did not know: a lost state file):
+        the id is recorded as revoked and the indicator goes again under its next generation's id."""
+        if not spent:
+            return
+        state, key, label = self._ctx.state, self._target.key, self._target.label
+        state.record_revoked(key, spent)
+        moved, stuck = state.next_generation(key, spent)
+        log.info(
+            "workspace %s: %d indicators were revoked in Sentinel earlier; sending them under new ids",
+            label,
+            len(moved),
+        )
+        with self._lock:
+            self._again.extend(moved)
+        if stuck:
+            message = "refused as revoked under every new id tried"
+            state.record_rejected(key, [(item, message) for item in stuck])
+            self.totals.rejected += len(stuck)
+            self._ctx.summary.count(label, "rejected", len(stuck))
 
     def _keep_pending(self, items: Sequence[Indicator]) -> None:
         self._ctx.state.add_pending(self._target.key, items)

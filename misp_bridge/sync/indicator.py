@@ -2,8 +2,9 @@
 
 An `Indicator` is born in the conversion (misp_bridge/sync/convert), waits in the upload feed, is
 recorded by the state as delivered, rejected or pending (the state wraps it in `Pending` with its
-attempt count), and comes back as a revocation (the same record with a revoked body). Nothing converts
-between look-alike records: every stage passes this one along.
+attempt count), and comes back as a revocation (the same record with a revoked body). After a
+revocation it may return under the id of a later generation (`with_id`; `base` keeps the first id).
+Nothing converts between look-alike records: every stage passes this one along.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ class Indicator:
     attribute_uuid: str = ""
     event_uuid: str = ""
     misp_type: str = ""
+    base_id: str = ""  # the generation-0 id when stix_id belongs to a later generation (docs/mapping.md)
+
+    @property
+    def base(self) -> str:
+        """The id of generation 0: what identifies the indicator across its generations."""
+        return self.base_id or self.stix_id
+
+    @property
+    def is_revocation(self) -> bool:
+        """True for a revoked copy (cleanup), which Sentinel records as the end of this id."""
+        return self.body.get("revoked") is True
 
     @classmethod
     def from_body(
@@ -46,6 +58,12 @@ class Indicator:
         """The body's valid_until (ISO 8601), or None when it has none."""
         value = self.body.get("valid_until")
         return str(value) if value else None
+
+    def with_id(self, stix_id: str) -> Indicator:
+        """The same indicator under another id (a later generation); the content hash and base stay."""
+        if stix_id == self.stix_id:
+            return self
+        return replace(self, stix_id=stix_id, body={**self.body, "id": stix_id}, base_id=self.base)
 
     def with_changes(self, **changes: Any) -> Indicator:
         """The same indicator with some body properties changed (`modified`, `revoked`); the content

@@ -1,25 +1,40 @@
 """Reading MISP for the sync, one page at a time, through the project's MISP client.
 
 Errors come out of misp_bridge/misp/client.py already translated (MispUnavailable, MispKeyRefused,
-MispRejected, ...); the sensible thing for a sync to do about any of them is to stop with exit 3. Paging
-asks for a stable order and stops on the first empty page (a short page is not the last one when
-warninglists remove rows).
+MispRejected, ...); the sensible thing for a sync to do about any of them is to stop with exit 3. Before
+that: a rate-limited search (429) is waited out as MISP's X-Rate-Limit-Reset asks (the client does it),
+and a page MISP cannot build within misp_timeout (it writes the whole page before the first byte) is
+asked again at half the size, and the run goes on with that size, saying so in the log. Paging asks for
+a stable order and stops on the first empty page (a short page is not the last one when warninglists
+remove rows).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pymisp import PyMISP
 
-from misp_bridge.errors import MispError
+from misp_bridge.errors import MispError, MispTimeout
 from misp_bridge.misp import MispClient
 
 log = logging.getLogger("misp_bridge.misp")
 
 MAX_PAGES = 1_000_000  # a guard against a server that never returns an empty page
+# A rate-limited search is asked this many times in all (MISP's window is at most 900 s).
+THROTTLE_ATTEMPTS = 3
+
+
+def smaller_page(size: int, offset: int) -> int:
+    """The largest page size up to half of `size` that still starts a page at `offset` (pages are
+    numbered: page p of size n covers items (p-1)n .. pn-1)."""
+    for candidate in range(max(1, size // 2), 0, -1):
+        if offset % candidate == 0:
+            return candidate
+    return 1
 
 
 class MispSource:
@@ -34,7 +49,10 @@ class MispSource:
         timeout: float,
         page_size: int,
         factory: Callable[..., PyMISP] = PyMISP,
+        sleep: Callable[[float], None] = time.sleep,
+        throttle_attempts: int = THROTTLE_ATTEMPTS,
     ) -> None:
+        self._timeout = timeout
         self._client = MispClient(
             url,
             key,
@@ -44,6 +62,8 @@ class MispSource:
             tls_hint="set misp_verifycert to the CA bundle path",
             url_hint="check misp_domain",
             factory=factory,
+            throttle_attempts=throttle_attempts,
+            sleep=sleep,
         )
         self.url = self._client.url
         self.page_size = page_size
@@ -63,14 +83,34 @@ class MispSource:
         return self._client.checked(reply, action)
 
     def _pages(self, controller: str, what: str, order: str, query: Mapping[str, Any]) -> Iterator[Any]:
-        """Replies to one search, page after page, until MISP answers an empty page."""
-        for page in range(1, MAX_PAGES):
-            reply = self._search(
-                controller, f"{what} (page {page})", limit=self.page_size, page=page, order=order, **query
-            )
+        """Replies to one search, page after page, until MISP answers an empty page. A page MISP could not
+        build within misp_timeout is asked again smaller; the smaller size stays for the rest of the run."""
+        offset = 0
+        for _ in range(MAX_PAGES):
+            size = self.page_size
+            page = offset // size + 1
+            try:
+                reply = self._search(
+                    controller, f"{what} (page {page})", limit=size, page=page, order=order, **query
+                )
+            except MispTimeout:
+                if size == 1:
+                    raise
+                self.page_size = smaller_page(size, offset)
+                log.warning(
+                    "MISP did not answer a page of %d %s within misp_timeout (%g s): it builds the whole "
+                    "page first; asking for pages of %d from now on (set misp_event_limit_per_page lower "
+                    "to start there)",
+                    size,
+                    controller,
+                    self._timeout,
+                    self.page_size,
+                )
+                continue
             if not reply:  # [] for events, {"Attribute": []} is truthy: checked by the caller
                 return
             yield reply
+            offset += size
 
     def events(self, filters: Mapping[str, Any], *, uuid: str | None = None) -> Iterator[dict[str, Any]]:
         """Every matching event (the inner dict), one page in memory at a time, in id order."""

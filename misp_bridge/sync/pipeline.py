@@ -2,7 +2,8 @@
 
 Lifecycle (see `run_sync`): the caller builds a RunContext and holds the state lock; then, per workspace,
 the indicators left pending by earlier runs are sent first; then MISP is streamed one page at a time;
-each event is converted, each page's indicators are classified against the state per workspace, and the
+each event is converted, each page's indicators are classified against the state per workspace (under
+the id of their current generation there; one whose id was revoked comes back under the next), and the
 new or changed ones go, in batches, to that workspace's upload feed: a thread running the uploader's
 `upload_all` (a few requests in flight, the shared rate limiter) behind a small bounded queue. Memory is
 one MISP page plus the queued and in-flight batches, whatever the size of MISP.
@@ -18,8 +19,11 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO
 
+from misp_bridge.errors import OutputFileError
+from misp_bridge.output.files import open_text
 from misp_bridge.sync.context import RunContext, WorkspaceTarget
 from misp_bridge.sync.convert import Skip, convert_event, iso
 from misp_bridge.sync.feed import UploadFeed, UploadTotals
@@ -107,24 +111,45 @@ class _Run:
             log.warning("no MISP event with uuid %s matches misp_event_filters", event_uuid)
 
     def dispatch(self, page: list[Indicator], feeds: dict[str, UploadFeed]) -> None:
-        """Classify a page against each workspace's state and queue what must go."""
-        pairs = [(item.stix_id, item.content_hash) for item in page]
+        """Classify a page against each workspace's state and queue what must go. Each workspace sees
+        the ids of the indicators' current generations; one whose id was revoked comes back under the
+        next generation's id (revocation is final in Sentinel)."""
         for target in self.ctx.targets:
-            statuses = self.ctx.state.classify(target.key, pairs)
+            items = self.ctx.state.current(target.key, page)
+            statuses = self.ctx.state.classify(target.key, [(i.stix_id, i.content_hash) for i in items])
             due: list[tuple[Indicator, str]] = []
-            for item in page:
+            returning: list[Indicator] = []
+            for item in items:
                 status = statuses.get(item.stix_id, "new")
                 if status == "unchanged":
                     self.summary.count(target.label, "unchanged")
                 elif status == "rejected":
                     self.summary.count(target.label, "rejected_unchanged")
+                elif status == "revoked":
+                    returning.append(item)
                 else:
                     due.append((item, status))
+            due += self._returning(target, returning)
             due = self._not_in_sentinel(target, due)
             feed = feeds[target.key]
             stamp = iso(self.ctx.now())
             for item, kind in due:
                 feed.put(_newer_version(item, stamp) if kind == "changed" else item)
+
+    def _returning(self, target: WorkspaceTarget, items: list[Indicator]) -> list[tuple[Indicator, str]]:
+        """Indicators revoked earlier that MISP offers again: their next generation, new to Sentinel."""
+        if not items:
+            return []
+        moved, stuck = self.ctx.state.next_generation(target.key, items, persist=not self.ctx.dry_run)
+        log.info(
+            "workspace %s: %d revoked indicators are back in MISP; they go under new ids",
+            target.label,
+            len(moved),
+        )
+        self.summary.count(target.label, "returned", len(moved))
+        for item in stuck:
+            log.error("workspace %s: %s has no new id left to come back under", target.label, item.base)
+        return [(item, "new") for item in moved]
 
     def _not_in_sentinel(
         self, target: WorkspaceTarget, due: list[tuple[Indicator, str]]
@@ -150,9 +175,9 @@ def run_sync(
     with ExitStack() as stack:
         parsed: IO[str] | None = None
         if ctx.parsed_indicators_path is not None:
-            parsed = stack.enter_context(ctx.parsed_indicators_path.open("w", encoding="utf-8"))
+            parsed = stack.enter_context(_private_text(ctx.parsed_indicators_path))
         if ctx.response_log_path is not None and not ctx.dry_run:
-            ctx.response_log_path.write_text("", encoding="utf-8")  # one run's replies per file
+            _private_text(ctx.response_log_path).close()  # one run's replies per file
         feeds: dict[str, UploadFeed] = {}
         for target in ctx.targets:
             feeds[target.key] = stack.enter_context(UploadFeed(ctx, target))
@@ -163,6 +188,14 @@ def run_sync(
     # Leaving the stack closed every feed: all batches are answered and recorded by now.
     finalize_summary(ctx)
     return ctx.summary
+
+
+def _private_text(path: Path) -> IO[str]:
+    """A file of ours, emptied: owner-only, never through a symbolic link (it holds threat intel)."""
+    try:
+        return open_text(path, "w")
+    except OSError as exc:
+        raise OutputFileError(path, exc.strerror or str(exc)) from exc
 
 
 def finalize_summary(ctx: RunContext) -> None:

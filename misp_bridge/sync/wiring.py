@@ -20,7 +20,7 @@ from misp_bridge.azure.http import AzureSender
 from misp_bridge.azure.keyvault import read_secrets, vault_authority
 from misp_bridge.azure.management import REQUESTS_PER_MINUTE, ManagementClient
 from misp_bridge.azure.ratelimit import SlidingWindow
-from misp_bridge.azure.token import TokenProvider
+from misp_bridge.azure.token import TOKEN_ATTEMPTS, TokenProvider
 from misp_bridge.azure.upload import SentinelUploader, upload_url
 from misp_bridge.cli import Environment
 from misp_bridge.config import Settings, Workspace, load_settings
@@ -55,7 +55,14 @@ def ca_of(settings: Settings) -> bool | str:
     return str(settings.ms_ca_bundle) if settings.ms_ca_bundle is not None else True
 
 
-def token_provider(settings: Settings, ws: Workspace, *, timeout: float | None = None) -> TokenProvider:
+def token_provider(
+    settings: Settings,
+    ws: Workspace,
+    *,
+    timeout: float | None = None,
+    attempts: int = TOKEN_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TokenProvider:
     return TokenProvider(
         tenant=ws.tenant,
         client_id=ws.client_id,
@@ -65,16 +72,19 @@ def token_provider(settings: Settings, ws: Workspace, *, timeout: float | None =
         verify=ca_of(settings),
         timeout=settings.ms_timeout if timeout is None else timeout,
         label=ws.label,
+        attempts=attempts,
+        sleep=sleep,
     )
 
 
-def misp_source(settings: Settings) -> MispSource:
+def misp_source(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> MispSource:
     return MispSource(
         url=settings.misp_domain,
         key=settings.misp_key,
         verify=settings.misp_verifycert,
         timeout=settings.misp_timeout,
         page_size=settings.misp_event_limit_per_page,
+        sleep=sleep,
     )
 
 
@@ -110,7 +120,7 @@ def _target(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
 ) -> WorkspaceTarget:
-    tokens = token_provider(settings, ws)
+    tokens = token_provider(settings, ws, sleep=sleep)
 
     def sender(api: str) -> AzureSender:
         return AzureSender(
@@ -175,7 +185,7 @@ def build_context(
     return RunContext(
         settings=settings,
         state=state,
-        misp=misp or misp_source(settings),
+        misp=misp or misp_source(settings, sleep=sleep),
         targets=tuple(targets),
         options=options_from_settings(settings),
         dry_run=dry_run,

@@ -8,6 +8,7 @@ it (`seed_event`, `seed_file`, `bulk_seed`), disturb it through the inherited `f
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sandbox.misp.limits import (
     mb3_value,
     value_problem,
 )
+from sandbox.misp.restsearch import RestSearchLimits, harvest
 from sandbox.misp.search import Search
 from sandbox.misp.store import MispStore
 
@@ -88,14 +90,15 @@ class MispApp(App):
         # rows MISP writes to its `logs` table, "Attribute dropped due to validation ...").
         self.blocklist: dict[str, dict[str, Any]] = {}
         self.dropped: list[dict[str, Any]] = []
+        self.restsearch = RestSearchLimits(clock or time.time)  # rate limit, page-building time
         for tag in known_tags:
             self.add_tag(tag)
         routes: list[tuple[str, str, Callable[[Request], Response]]] = [
             ("GET", r"/servers/getVersion(?:\.json)?", self._version),
             ("GET", r"/users/view/me(?:\.json)?", self._me),
             ("GET", r"/attributes/describeTypes(?:\.json)?", self._describe_types),
-            ("POST", r"/events/restSearch", self._search_events),
-            ("POST", r"/attributes/restSearch", self._search_attributes),
+            ("POST", r"/events/restSearch", self.restsearch.guard(self._search_events)),
+            ("POST", r"/attributes/restSearch", self.restsearch.guard(self._search_attributes)),
             ("POST", r"/events/add(?:/metadata:1)?", self._add_event),
             ("GET", rf"/events/view/{_ID}(?:/[A-Za-z]+:[^/]*)*", self._view_event),
             ("POST", rf"/events/view/{_ID}(?:/[A-Za-z]+:[^/]*)*", self._view_event),
@@ -245,13 +248,15 @@ class MispApp(App):
         return json_response(200, {"result": DESCRIBE_TYPES})
 
     def _search_events(self, request: Request) -> Response:
-        search = Search.from_request("events", self._body(request), self.store.now())
+        search = Search.from_request("events", harvest("events", self._body(request)), self.store.now())
         total, events = self.store.search_events(search, self.warninglist)
         payload = {"response": [{"Event": event} for event in events]}
         return json_response(200, payload, {"X-Result-Count": str(total)})
 
     def _search_attributes(self, request: Request) -> Response:
-        search = Search.from_request("attributes", self._body(request), self.store.now())
+        search = Search.from_request(
+            "attributes", harvest("attributes", self._body(request)), self.store.now()
+        )
         attributes = self.store.search_attributes(search, self.warninglist)
         return json_response(200, {"response": {"Attribute": attributes}})
 

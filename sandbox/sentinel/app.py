@@ -5,6 +5,8 @@ Tokens are checked through the sandbox Entra ID (`EntraApp.valid`), so `entra.ex
 token issued so far into a 401. Knobs a test may set at any time: `throttle_next` (that many next requests
 get a 429), `error_body_empty` (forced 500s carry no body), `query_lag` (seconds before a change shows in
 queries), `retry_after_header`, `retry_after_precision` (decimals of Retry-After for scaled windows).
+Readings of the undocumented queryIndicators filters are chosen at construction: `ids_match` and
+`include_disabled` (see `mgmt.Semantics`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class SentinelApp(App):
         per_user_limit: bool = True,
         query_lag: float = 0.0,
         max_objects: int = 100,
+        ids_match: str = "stix_id",
+        include_disabled: str = "revoked",
+        all_invalid_status: int = 400,
+        role_missing_status: int = 403,
     ) -> None:
         super().__init__()
         self.entra = entra
@@ -63,6 +69,11 @@ class SentinelApp(App):
         self.per_user_limit = per_user_limit
         self.query_lag = query_lag
         self.max_objects = max_objects
+        self.semantics = mgmt.Semantics(ids_match, include_disabled)
+        self.all_invalid_status = all_invalid_status
+        # The upload API documents no 403: a missing role has been reported as a 401 carrying
+        # UnauthorizedAccess (docs/contracts.md 4); 403 is the inferred default.
+        self.role_missing_status = role_missing_status
         self.throttle_next = 0
         self.error_body_empty = False
         self.deletes: list[str] = []  # ARM names DELETE was called for
@@ -168,7 +179,7 @@ class SentinelApp(App):
             )
         if claims.appid not in workspace.contributors:
             return json_response(
-                403,
+                self.role_missing_status,
                 {
                     "error": {
                         "code": "UnauthorizedAccess",
@@ -228,14 +239,27 @@ class SentinelApp(App):
             ), len(items)
         errors = []
         for index, obj in enumerate(items):
-            problems = validate(obj, allowed)
+            problems = validate(obj, allowed) or self._permanent(workspace_id, source, obj)
             if problems:
                 errors.append({"recordIndex": index, "errorMessages": problems})
             else:
                 self.store.upsert(workspace_id, source, obj, via)
         if not errors:
             return Response(200), len(items)  # all ingested: 200 with an EMPTY body, not JSON
-        return json_response(200, {"errors": errors}), len(items)
+        # Some ingested: 200 listing the others; none ingested: the same list, under all_invalid_status.
+        status = self.all_invalid_status if len(errors) == len(items) else 200
+        return json_response(status, {"errors": errors}), len(items)
+
+    def _permanent(self, workspace_id: str, source: str, obj: dict[str, Any]) -> list[str]:
+        """Revocation is final (docs/contracts.md 4): no later version of a revoked object may be created,
+        so any upload of its id, revoked or not, is refused. The service's wording is not documented;
+        this one names the cause."""
+        if not self.store.revoked(workspace_id, source, str(obj.get("id"))):
+            return []
+        return [
+            f"Error for Property=revoked: The object with this id was revoked; revoking is permanent and no "
+            f"later version of it can be created. Actual value: {obj.get('id')}."
+        ]
 
     def _rate_limit(self, workspace_id: str, claims: tokens.Claims, arm: bool = False) -> Response | None:
         keys = [f"workspace:{workspace_id}"] + ([f"user:{claims.oid}"] if self.per_user_limit else [])
@@ -300,7 +324,9 @@ class SentinelApp(App):
         workspace, _ = authorized
         try:
             filters = self._filters(request)
-            page, next_offset = mgmt.query(workspace, self._visible(workspace), filters)
+            page, next_offset = mgmt.query(
+                workspace, self._visible(workspace), filters, self.semantics, self.clock()
+            )
         except mgmt.QueryError as exc:
             return _arm_error(400, "BadRequest", str(exc))
         reply: dict[str, Any] = {"value": page}

@@ -11,7 +11,8 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sandbox.sentinel.stix import parse_time, parsed_pattern, root_types
@@ -20,6 +21,22 @@ from sandbox.sentinel.store import StoredObject, Workspace
 API_VERSION = "2025-09-01"
 ITEM_TYPE = "Microsoft.SecurityInsights/ThreatIntelligence"
 LIST_FILTERS = ("sources", "patternTypes", "threatTypes", "ids", "keywords")
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """Readings of the two undocumented queryIndicators filters (docs/contracts.md 5), so the product can
+    be tested under each: what `ids` matches ("stix_id": the externalId, "name": the ARM name, "both",
+    or "ignored") and what `includeDisabled: false` hides ("revoked", "expired" or "either")."""
+
+    ids_match: str = "stix_id"
+    include_disabled: str = "revoked"
+
+    def __post_init__(self) -> None:
+        if self.ids_match not in ("stix_id", "name", "both", "ignored"):
+            raise ValueError(f"unknown ids reading {self.ids_match!r}")
+        if self.include_disabled not in ("revoked", "expired", "either"):
+            raise ValueError(f"unknown includeDisabled reading {self.include_disabled!r}")
 
 
 class QueryError(Exception):
@@ -34,12 +51,57 @@ def arm_prefix(workspace: Workspace) -> str:
     )
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def dotnet_time(moment: datetime | float | None) -> str | None:
+    """A time as the service writes it: UTC, 7 fractional digits (100 ns ticks) with trailing zeros
+    trimmed, no fraction at all when it is zero (`2020-04-15T20:11:57.9666134Z`, `...:11.07Z`)."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        whole = moment.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
+        ticks = moment.microsecond * 10
+    else:
+        whole = datetime(1970, 1, 1) + timedelta(seconds=int(moment // 1))
+        ticks = round((moment % 1) * 10**7)
+        if ticks >= 10**7:
+            whole, ticks = whole + timedelta(seconds=1), 0
+    fraction = f"{ticks:07d}".rstrip("0")
+    return f"{whole:%Y-%m-%dT%H:%M:%S}" + (f".{fraction}" if fraction else "") + "Z"
+
+
+def _stix_time(value: object) -> str | None:
+    parsed = parse_time(value)
+    return dotnet_time(parsed) if parsed is not None else None
+
+
+# STIX external_reference keys -> the ARM spec's ThreatIntelligenceExternalReference keys.
+_REFERENCE_KEYS = {
+    "source_name": "sourceName",
+    "external_id": "externalId",
+    "url": "url",
+    "description": "description",
+    "hashes": "hashes",
+}
+
+
+def _reference(ref: object) -> dict[str, Any]:
+    if not isinstance(ref, dict):
+        return {}
+    return {arm: ref[stix] for stix, arm in _REFERENCE_KEYS.items() if ref.get(stix) is not None}
+
+
+def observable_type(stix: dict[str, Any]) -> str:
+    """The ARM `patternType`: the observable type the pattern is about (`ipv4-addr`, `url`, `file`),
+    not STIX's `pattern_type`; a pattern in another language keeps its language's name."""
+    if stix.get("pattern_type") == "stix":
+        found = root_types(str(stix.get("pattern")))
+        if found:
+            return found[0]
+    return str(stix.get("pattern_type") or "")
 
 
 def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
-    """One indicator in the exact ARM shape the service returns."""
+    """One indicator in the shape of the ARM specification (ThreatIntelligence.json 2025-09-01):
+    camelCase properties and external references, observable `patternType`, .NET-style times."""
     stix = stored.stix
     properties: dict[str, Any] = {
         "source": stored.source,
@@ -47,14 +109,16 @@ def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
         "displayName": stix.get("name", ""),
         "description": stix.get("description"),
         "pattern": stix.get("pattern"),
-        "patternType": stix.get("pattern_type"),
+        "patternType": observable_type(stix),
         "patternVersion": stix.get("pattern_version"),
-        "validFrom": stix.get("valid_from"),
-        "validUntil": stix.get("valid_until"),
-        "created": stix.get("created"),
+        "validFrom": _stix_time(stix.get("valid_from")),
+        "validUntil": _stix_time(stix.get("valid_until")),
+        "created": _stix_time(stix.get("created")),
+        "modified": _stix_time(stix.get("modified")),
         "createdByRef": stix.get("created_by_ref"),
         "revoked": bool(stix.get("revoked", False)),
         "confidence": stix.get("confidence"),
+        "indicatorTypes": list(stix.get("indicator_types", [])),
         "threatTypes": list(stix.get("indicator_types", [])),
         "threatIntelligenceTags": list(stix.get("labels", [])),
         "labels": list(stix.get("labels", [])),
@@ -63,13 +127,11 @@ def item(workspace: Workspace, stored: StoredObject) -> dict[str, Any]:
             for k in stix.get("kill_chain_phases", [])
             if isinstance(k, dict)
         ],
-        "externalReferences": list(stix.get("external_references", [])),
+        "externalReferences": [_reference(r) for r in stix.get("external_references", [])],
         "objectMarkingRefs": list(stix.get("object_marking_refs", [])),
         "language": stix.get("lang"),
-        "lastUpdatedTimeUtc": _iso(stored.received),
-        "friendlyName": stix.get("name", ""),
+        "lastUpdatedTimeUtc": dotnet_time(stored.received),
         "parsedPattern": parsed_pattern(stored.observables),
-        "additionalData": {"modified": stix.get("modified"), "via": stored.via},
     }
     return {
         "id": f"{arm_prefix(workspace)}/threatIntelligence/{stored.name}",
@@ -122,7 +184,16 @@ def _lower_list(filters: dict[str, Any], key: str) -> set[str] | None:
     return {v.lower() for v in value}
 
 
-def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]:
+def _disabled(stored: StoredObject, meaning: str, now: float) -> bool:
+    revoked = bool(stored.stix.get("revoked", False))
+    until = parse_time(stored.stix.get("valid_until"))
+    expired = until is not None and until.timestamp() <= now
+    return {"revoked": revoked, "expired": expired, "either": revoked or expired}[meaning]
+
+
+def _predicates(
+    filters: dict[str, Any], semantics: Semantics, now: float
+) -> list[Callable[[StoredObject], bool]]:
     """One test per filter present; an object is returned when it passes them all."""
     checks: list[Callable[[StoredObject], bool]] = []
     low, high = _number(filters, "minConfidence"), _number(filters, "maxConfidence")
@@ -136,7 +207,7 @@ def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]
     if before is not None:
         checks.append(lambda s: (t := parse_time(s.stix.get("valid_until"))) is not None and t <= before)
     if not filters.get("includeDisabled", False):
-        checks.append(lambda s: not s.stix.get("revoked", False))
+        checks.append(lambda s: not _disabled(s, semantics.include_disabled, now))
     lists = {key: _lower_list(filters, key) for key in LIST_FILTERS}
     if (sources := lists["sources"]) is not None:
         checks.append(lambda s: s.source.lower() in sources)
@@ -148,8 +219,9 @@ def _predicates(filters: dict[str, Any]) -> list[Callable[[StoredObject], bool]]
         )
     if (threats := lists["threatTypes"]) is not None:
         checks.append(lambda s: bool(threats & {str(t).lower() for t in s.stix.get("indicator_types", [])}))
-    if (ids := lists["ids"]) is not None:
-        checks.append(lambda s: s.name.lower() in ids or s.stix_id.lower() in ids)
+    if (ids := lists["ids"]) is not None and semantics.ids_match != "ignored":
+        by_name, by_stix = semantics.ids_match in ("name", "both"), semantics.ids_match in ("stix_id", "both")
+        checks.append(lambda s: (by_name and s.name.lower() in ids) or (by_stix and s.stix_id.lower() in ids))
     if (words := lists["keywords"]) is not None:
         checks.append(lambda s: any(w in _searchable(s) for w in words))
     return checks
@@ -160,6 +232,14 @@ def _searchable(stored: StoredObject) -> str:
     parts = [stix.get("name"), stix.get("description"), stix.get("pattern"), stored.stix_id]
     parts += list(stix.get("labels", []))
     return " ".join(str(p) for p in parts if p).lower()
+
+
+def _sort_key(value: Any) -> Any:
+    """Times sort as times (trimmed fractions do not sort as text), everything else as it is."""
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    moment = parse_time(value) if isinstance(value, str) else None
+    return (0, moment.timestamp(), "") if moment is not None else (1, 0.0, str(value))
 
 
 def _sort(items: list[dict[str, Any]], sort_by: object) -> list[dict[str, Any]]:
@@ -177,13 +257,17 @@ def _sort(items: list[dict[str, Any]], sort_by: object) -> list[dict[str, Any]]:
         key = entry["itemKey"]
         present = [i for i in items if i["properties"].get(key) is not None]
         missing = [i for i in items if i["properties"].get(key) is None]
-        present.sort(key=lambda i: i["properties"][key], reverse=order == "descending")
+        present.sort(key=lambda i: _sort_key(i["properties"][key]), reverse=order == "descending")
         items = present + missing
     return items
 
 
 def query(
-    workspace: Workspace, objects: list[StoredObject], filters: dict[str, Any]
+    workspace: Workspace,
+    objects: list[StoredObject],
+    filters: dict[str, Any],
+    semantics: Semantics = Semantics(),
+    now: float = 0.0,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """One page of items and the offset of the next page (None on the last page)."""
     size = _number(filters, "pageSize")
@@ -193,7 +277,7 @@ def query(
     offset = 0
     if filters.get("skipToken"):
         offset, _ = decode_skip(str(filters["skipToken"]))
-    checks = _predicates(filters)
+    checks = _predicates(filters, semantics, now)
     indicators = [o for o in objects if o.stix.get("type") == "indicator" and all(c(o) for c in checks)]
     items = _sort([item(workspace, o) for o in indicators], filters.get("sortBy"))
     page = items[offset : offset + size]

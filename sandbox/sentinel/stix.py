@@ -26,6 +26,8 @@ UPLOAD_TYPES = frozenset({"indicator", "attack-pattern", "threat-actor", "identi
 LEGACY_TYPES = frozenset({"indicator"})
 REQUIRED = ("id", "type", "created", "modified")
 REQUIRED_INDICATOR = ("pattern", "pattern_type", "valid_from")
+# STIX 2.1 pattern-type-ov: the languages the upload API takes (docs/contracts.md 4).
+PATTERN_TYPES = frozenset({"stix", "pcre", "sigma", "snort", "suricata", "yara"})
 TIMESTAMPS = ("created", "modified", "valid_from", "valid_until")
 _ID = re.compile(r"[a-z0-9-]+--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
@@ -101,6 +103,9 @@ def _check_fields(obj: dict[str, Any], allowed_types: frozenset[str]) -> list[st
         confidence = obj["confidence"]
         if isinstance(confidence, bool) or not isinstance(confidence, int) or not 0 <= confidence <= 100:
             errors.append(_message("confidence", "Must be an integer between 0 and 100.", confidence))
+    language = obj.get("pattern_type")
+    if kind == "indicator" and language not in (None, "") and language not in PATTERN_TYPES:
+        errors.append(_message("pattern_type", "Unsupported pattern type.", language))
     if kind == "indicator" and obj.get("pattern_type") == "stix" and isinstance(obj.get("pattern"), str):
         problems = run_validator(obj["pattern"], stix_version="2.1")
         if problems:

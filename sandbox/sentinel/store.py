@@ -147,6 +147,12 @@ class SentinelStore:
             found = observables(pattern) if isinstance(pattern, str) else ()
             versions.append(StoredObject(workspace_id, source, stix, self.clock(), via, seq, found))
 
+    def revoked(self, workspace_id: str, source: str, stix_id: str) -> bool:
+        """True when the object is held and its latest version is revoked (revocation is final)."""
+        with self.lock:
+            versions = self._versions.get(workspace_id, {}).get((source, stix_id)) or []
+            return bool(versions) and bool(versions[-1].stix.get("revoked", False))
+
     def latest(self, workspace_id: str, visible_before: float | None = None) -> list[StoredObject]:
         """The newest version of each object (received at or before `visible_before` if given)."""
         with self.lock:

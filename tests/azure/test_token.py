@@ -21,7 +21,10 @@ def provider(azure: AzureSandbox, **over: str) -> TokenProvider:
         "authority_host": azure.authority_host,
     }
     settings.update(over)
-    return TokenProvider(**settings, verify=str(azure.ca_path), timeout=5.0)
+    return TokenProvider(**settings, verify=str(azure.ca_path), timeout=5.0, sleep=SLEEPS.append)
+
+
+SLEEPS: list[float] = []  # back-off waits asked for by the providers above (no real waiting)
 
 
 def test_a_token_from_the_sandbox_is_accepted_by_it(azure: AzureSandbox) -> None:
@@ -140,4 +143,42 @@ def test_the_configured_ca_bundle_wins_over_requests_ca_bundle(
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    assert azure.entra.valid(provider(azure).token()) is not None
+
+
+@pytest.mark.parametrize("where", ["token", "discovery"])
+def test_entra_5xx_is_retried_on_a_fresh_application_then_gives_a_token(
+    azure: AzureSandbox, where: str
+) -> None:
+    """Finding 9: msal raises MsalServiceError for a 5xx (and replays it from its throttle cache for
+    5 s); it escaped as "unexpected MsalServiceError", exit 1, every workspace stopped."""
+    azure.entra.faults.only = "/oauth2/" if where == "token" else "openid-configuration"
+    azure.entra.faults.statuses.extend([503, 500])
+    SLEEPS.clear()
+
+    token = provider(azure).token()
+
+    assert azure.entra.valid(token) is not None
+    assert len(SLEEPS) == 2 and all(0 < wait <= 30 for wait in SLEEPS)
+
+
+def test_entra_5xx_that_persists_is_sentinel_unavailable_in_one_sentence(azure: AzureSandbox) -> None:
+    azure.entra.faults.only = "/oauth2/"
+    azure.entra.faults.statuses.extend([503] * 10)
+    SLEEPS.clear()
+    with pytest.raises(SentinelUnavailable) as caught:
+        provider(azure).token()
+    message = str(caught.value)
+    assert (
+        message == f"Entra ID at {azure.authority_host}/{azure.tenant} failed (HTTP Error: 503) (4 attempts)"
+    )
+    assert not isinstance(caught.value, AuthError)
+    assert len(SLEEPS) == 3
+    token_posts = [r for r in azure.entra.requests if r.path.endswith("/token")]
+    assert len(token_posts) == 4  # each attempt reached Entra ID: no replay from msal's throttle cache
+
+
+def test_a_temporarily_unavailable_reply_is_retried(azure: AzureSandbox) -> None:
+    azure.entra.faults.only = "/oauth2/"
+    azure.entra.faults.statuses.append(429)  # Entra's 429 body: error temporarily_unavailable
     assert azure.entra.valid(provider(azure).token()) is not None

@@ -280,6 +280,19 @@ def test_403_names_the_missing_role_and_stops_the_workspace(
     assert len(upload_bodies(sandbox)) == sent  # a stopped workspace sends nothing more
 
 
+def test_a_401_carrying_unauthorized_access_names_the_role_not_the_token(
+    azure_factory: AzureFactory, clock: FakeClock, make_uploader: UploaderFactory
+) -> None:
+    """Finding 9: a missing role that comes back as 401 UnauthorizedAccess got the token advice."""
+    azure = azure_factory(clock=clock, role_missing_status=401)
+    azure.add_workspace(OTHER_WORKSPACE, "no-role-ws", contributor=False)
+    with pytest.raises(WorkspaceRefused) as caught:
+        make_uploader(azure, workspace_id=OTHER_WORKSPACE).send(batch(0, 2))
+    assert caught.value.status == 401
+    assert "lacks the Microsoft Sentinel Contributor role" in str(caught.value)
+    assert "access token" not in str(caught.value)
+
+
 def test_404_names_workspace_id(sandbox: AzureSandbox, make_uploader: UploaderFactory) -> None:
     with pytest.raises(WorkspaceRefused) as caught:
         make_uploader(sandbox, workspace_id=OTHER_WORKSPACE).send(batch(0, 2))
@@ -451,3 +464,66 @@ def test_retry_after_seconds(
     headers: dict[str, str], body: str, now: float | None, expected: float | None
 ) -> None:
     assert retry_after_seconds(reply(429, headers, body), now=now) == expected
+
+
+# -- what counts as delivered (finding 6) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["html", "truncated"])
+def test_a_200_that_is_not_sentinels_answer_is_retried_and_never_delivered(
+    sandbox: AzureSandbox, make_uploader: UploaderFactory, fake_sleep: FakeSleep, fault: str
+) -> None:
+    """Finding 6: a proxy's HTML page or a reply cut short is no evidence anything was stored."""
+    objects = batch(0, 3)
+    setattr(sandbox.sentinel.faults, fault, 10)
+
+    result = make_uploader(sandbox, max_attempts=3).send(objects)
+
+    assert result.delivered == () and result.rejected == ()
+    assert result.failed == ids(objects)
+    assert result.error is not None and "a 200 reply" in result.error
+    assert result.attempts == 3 and len(fake_sleep.calls) == 2  # back-off between attempts
+
+    setattr(sandbox.sentinel.faults, fault, 1)  # once, then Sentinel's own answer
+    again = make_uploader(sandbox, max_attempts=3).send(objects)
+    assert again.delivered == ids(objects) and again.attempts == 2
+    assert stored_ids(sandbox) == set(ids(objects))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{}",
+        '{"errors": "none"}',
+        '{"errors": [{"recordIndex": "1"}]}',
+        '[{"recordIndex": 0}]',
+        "<html>ok</html>",
+    ],
+)
+def test_only_an_empty_body_or_an_errors_list_is_sentinels_200(body: str) -> None:
+    from misp_bridge.azure.upload import reply_problem
+
+    response = requests.Response()
+    response.status_code = 200
+    response._content = body.encode()
+    assert reply_problem(response) is not None
+    response._content = b""
+    assert reply_problem(response) is None
+    response._content = b'{"errors": [{"recordIndex": 3, "errorMessages": ["bad"]}]}'
+    assert reply_problem(response) is None
+
+
+def test_a_400_with_per_object_errors_keeps_each_objects_messages(
+    sandbox: AzureSandbox, make_uploader: UploaderFactory
+) -> None:
+    """Finding 6: when every object is invalid Sentinel may answer 400 with the per-object list."""
+    objects = [indicator(0, pattern=None), indicator(1, confidence=101)]
+
+    result = make_uploader(sandbox).send(objects)
+
+    assert [(r.index, r.stix_id) for r in result.rejected] == [(0, objects[0]["id"]), (1, objects[1]["id"])]
+    # Each object gets its own messages, not the whole reply body.
+    first, second = (" ".join(r.messages) for r in result.rejected)
+    assert first.startswith("Error for Property=pattern") and "confidence" not in first
+    assert second.startswith("Error for Property=confidence") and "pattern" not in second
+    assert result.delivered == () and result.failed == ()

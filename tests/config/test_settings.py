@@ -117,7 +117,6 @@ DEFAULTS: dict[str, Any] = {
         "published": 1,
         "tags": ['workflow:state="complete"'],
         "enforceWarninglist": True,
-        "includeEventTags": True,
         "publish_timestamp": "14d",
     },
     "misp_event_limit_per_page": 500,
@@ -206,8 +205,9 @@ ISSUES = [
     ("confidence", "default_confidence = 101", "error",
      "config.py: default_confidence must be 0..100, got 101"),
     ("page-size", "misp_event_limit_per_page = 0", "error",
-     "config.py: misp_event_limit_per_page must be at least 1, got 0"),
-    ("timeout", "ms_timeout = 0", "error", "config.py: ms_timeout must be more than 0 seconds, got 0"),
+     "config.py: misp_event_limit_per_page must be 1..10000, got 0"),
+    ("timeout", "ms_timeout = 0", "error",
+     "config.py: ms_timeout must be more than 0 and at most 3600 seconds, got 0"),
     ("expire-start", "days_to_expire_start = 'now'", "error",
      "config.py: days_to_expire_start must be 'valid_from' or 'current_date', got 'now'"),
     ("sourcesystem", "sourcesystem = 'Microsoft Sentinel'", "error",
@@ -241,11 +241,29 @@ ISSUES = [
      "config.py: misp_event_filters['publish_timestamp'] must be an epoch, a duration like '14d' "
      "or a [from, to] pair, got '2 weeks'"),
     ("filter-key", "misp_event_filters = {'publishd': 1}", "warning",
-     "config.py: misp_event_filters['publishd'] is not a MISP search filter; did you mean published?"),
+     "config.py: misp_event_filters['publishd'] is dropped without a word by MISP's events search (it is "
+     "not one of its filters); did you mean published?"),
+    ("attribute-filter", "misp_event_filters = {'first_seen': '2024-01-01'}", "warning",
+     "config.py: misp_event_filters['first_seen'] is dropped without a word by MISP's events search (it "
+     "works in attribute searches only)"),
+    ("event-tags-filter", "misp_event_filters = {'include_event_tags': True}", "warning",
+     "config.py: misp_event_filters['include_event_tags'] is dropped without a word by MISP's events "
+     "search (it works in attribute searches only: events always carry their tags; remove it)"),
+    ("flag-filter", "misp_event_filters = {'published': object()}", "error",
+     "config.py: misp_event_filters['published'] must be text, a number, True/False or a list of those, "
+     "got object"),
+    ("flag-filter-value", "misp_event_filters = {'to_ids': 2}", "error",
+     "config.py: misp_event_filters['to_ids'] must be True, False, 0 or 1, got 2"),
+    ("tags-filter", "misp_event_filters = {'tags': [1]}", "error",
+     "config.py: misp_event_filters['tags'] must be a tag name, a list of tag names or a dict of OR/AND/NOT "
+     "lists of them"),
+    ("pymisp-argument", "misp_event_filters = {'controller': 'attributes'}", "error",
+     "config.py: misp_event_filters['controller'] is an argument of PyMISP's search(), not a filter; "
+     "remove it"),
     ("pager-filter", "misp_event_filters = {'limit': 10}", "warning",
      "config.py: misp_event_filters['limit'] is ignored: misp_event_limit_per_page sets the page size"),
     ("expire-mapping", "days_to_expire_mapping = {'url': 0}", "error",
-     "config.py: days_to_expire_mapping['url'] must be at least 1, got 0"),
+     "config.py: days_to_expire_mapping['url'] must be 1..36500, got 0"),
     ("verify-off", "misp_verifycert = False", "warning",
      "config.py: misp_verifycert is False: TLS certificates are not checked"),
     ("check-needs-management", "ms_check_if_exist_in_sentinel = True", "error",
@@ -410,7 +428,11 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 def test_original_style_config_loads_with_warnings_only(tmp_path: Path) -> None:
     settings, issues = inspect_config(copy_sample("original", tmp_path), env={})
-    assert sentences(issues) == ["config.py: misp_verifycert is False: TLS certificates are not checked"]
+    assert sentences(issues) == [
+        "config.py: misp_verifycert is False: TLS certificates are not checked",
+        "config.py: misp_event_filters['includeEventTags'] is dropped without a word by MISP's events search "
+        "(it works in attribute searches only: events always carry their tags; remove it)",
+    ]
     assert settings is not None
     assert settings.misp_verifycert is False
     assert settings.ms_upload_base_url == "https://api.ti.sentinel.azure.com"

@@ -146,3 +146,35 @@ def test_foreign_tokens_are_refused(azure: AzureSandbox) -> None:
     assert azure.entra.valid(f"{body}.{signature[::-1]}") is None
     assert azure.entra.valid("not-a-token") is None
     assert tokens.verify(good) is not None
+
+
+def test_a_token_endpoint_5xx_makes_msal_raise_and_replay_it(azure: AzureSandbox) -> None:
+    """msal 1.39 raises MsalServiceError for a 5xx token reply (it returns dicts for 4xx), and a repeat
+    within 5 s is answered from its throttle cache without a request (docs/contracts.md 3)."""
+    app = msal.ConfidentialClientApplication(
+        azure.client_id,
+        client_credential=azure.client_secret,
+        authority=f"{azure.authority_host}/{azure.tenant}",
+        instance_discovery=False,
+    )
+    azure.entra.faults.only = "/oauth2/"
+    azure.entra.faults.statuses.append(503)
+    scopes = ["https://management.azure.com/.default"]
+    with pytest.raises(msal.exceptions.MsalServiceError):
+        app.acquire_token_for_client(scopes=scopes)
+    posts = len([r for r in azure.entra.requests if r.path.endswith("/token")])
+    with pytest.raises(msal.exceptions.MsalServiceError):
+        app.acquire_token_for_client(scopes=scopes)  # the fault is spent; the cache answers
+    assert len([r for r in azure.entra.requests if r.path.endswith("/token")]) == posts
+
+
+def test_a_discovery_5xx_makes_msal_raise_in_its_constructor(azure: AzureSandbox) -> None:
+    azure.entra.faults.only = "openid-configuration"
+    azure.entra.faults.statuses.extend([503, 503])
+    with pytest.raises(msal.exceptions.MsalServiceError):
+        msal.ConfidentialClientApplication(
+            azure.client_id,
+            client_credential=azure.client_secret,
+            authority=f"{azure.authority_host}/{azure.tenant}",
+            instance_discovery=False,
+        )

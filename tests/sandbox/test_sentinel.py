@@ -84,6 +84,8 @@ def test_all_valid_gives_an_empty_200_and_stores(azure: AzureSandbox) -> None:
         (indicator(type="malware"), "type"),
         (indicator(id="indicator--not-a-uuid"), "id"),
         (indicator(modified="2023-01-01T00:00:00Z"), "modified"),
+        (indicator(pattern_type="ipv4-addr"), "pattern_type"),
+        (indicator(external_references=[{"sourceName": "MISP", "externalId": "x"}]), "stixobject"),
     ],
     ids=[
         "no-id",
@@ -100,6 +102,8 @@ def test_all_valid_gives_an_empty_200_and_stores(azure: AzureSandbox) -> None:
         "unsupported-type",
         "bad-id",
         "modified-before-created",
+        "observable-type-as-pattern-type",
+        "camel-case-reference",
     ],
 )
 def test_invalid_objects_are_listed_by_record_index(
@@ -212,11 +216,11 @@ def test_unknown_workspace_is_404(azure: AzureSandbox) -> None:
 def test_upsert_keeps_the_latest_version(azure: AzureSandbox) -> None:
     first = indicator(name="first")
     assert upload(azure, [first]).status_code == 200
-    newer = indicator(name="second", modified="2024-02-01T00:00:00Z", revoked=True)
+    newer = indicator(name="second", modified="2024-02-01T00:00:00Z")
     assert upload(azure, [newer]).status_code == 200
     stored = azure.sentinel.objects(azure.workspace_id)
     assert list(stored) == [first["id"]]
-    assert stored[first["id"]]["name"] == "second" and stored[first["id"]]["revoked"] is True
+    assert stored[first["id"]]["name"] == "second"
     assert upload(azure, [indicator(name="stale")]).status_code == 200  # older modified: ignored
     assert azure.sentinel.objects(azure.workspace_id)[first["id"]]["name"] == "second"
 
@@ -364,3 +368,57 @@ def test_throttle_next_and_forced_errors(azure: AzureSandbox) -> None:
     azure.sentinel.faults.drops = 1
     with pytest.raises(requests.exceptions.ConnectionError):
         post(azure, body, headers)
+
+
+def test_revocation_is_permanent(azure: AzureSandbox) -> None:
+    """Revoking is final: no later version of a revoked id may be created, revoked or not."""
+    live = indicator("192.0.2.77")
+    assert upload(azure, [live]).status_code == 200
+    gone = {**live, "revoked": True, "modified": "2024-02-01T00:00:00.000Z"}
+    assert upload(azure, [gone]).status_code == 200
+    for attempt in (
+        {**live, "modified": "2024-03-01T00:00:00.000Z"},
+        {**gone, "modified": "2024-04-01T00:00:00.000Z"},
+    ):
+        reply = upload(azure, [indicator("192.0.2.78"), attempt])
+        assert reply.status_code == 200
+        [error] = reply.json()["errors"]
+        assert error["recordIndex"] == 1
+        assert "revoked" in error["errorMessages"][0]
+    assert azure.sentinel.objects(azure.workspace_id)[live["id"]]["revoked"] is True
+    # Another source's object with the same id is a different object.
+    assert upload(azure, [live], source="OtherFeed").status_code == 200
+
+
+def test_all_invalid_is_a_400_with_the_same_per_object_errors(azure_factory: AzureFactory) -> None:
+    sandbox = azure_factory()
+    reply = upload(sandbox, [indicator("192.0.2.1", pattern=None), indicator("192.0.2.2", confidence=101)])
+    assert reply.status_code == 400
+    assert [e["recordIndex"] for e in reply.json()["errors"]] == [0, 1]
+    assert sandbox.sentinel.objects(sandbox.workspace_id) == {}
+    # The contract says "may": the other reading answers 200 with the list.
+    lenient = azure_factory(all_invalid_status=200)
+    assert upload(lenient, [indicator("192.0.2.1", pattern=None)]).status_code == 200
+
+
+def test_html_and_truncated_200_faults(azure: AzureSandbox) -> None:
+    azure.sentinel.faults.html = 1
+    reply = upload(azure, [indicator("192.0.2.1")])
+    assert (reply.status_code, reply.headers["Content-Type"]) == (200, "text/html")
+    assert azure.sentinel.objects(azure.workspace_id) == {}  # a proxy's page: nothing reached Sentinel
+    azure.sentinel.faults.truncated = 1
+    reply = upload(azure, [indicator("192.0.2.1")])
+    assert reply.status_code == 200 and reply.text and not reply.text.endswith("}")
+    with pytest.raises(ValueError):
+        reply.json()
+    assert list(azure.sentinel.objects(azure.workspace_id)) == [indicator("192.0.2.1")["id"]]
+
+
+def test_missing_role_may_come_back_as_a_401(azure_factory: AzureFactory) -> None:
+    """The upload API documents no 403; a missing role has been reported as 401 UnauthorizedAccess."""
+    sandbox = azure_factory(role_missing_status=401)
+    sandbox.add_workspace("3c3c3c3c-1111-4222-8333-444444444444", "other-ws", contributor=False)
+    url = sandbox.upload_url.replace(sandbox.workspace_id, "3c3c3c3c-1111-4222-8333-444444444444")
+    reply = post(sandbox, {"sourcesystem": "MISP", "stixobjects": [indicator()]}, url=url)
+    assert reply.status_code == 401
+    assert reply.json()["error"]["code"] == "UnauthorizedAccess"

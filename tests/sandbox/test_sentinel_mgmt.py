@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,16 +66,24 @@ def test_item_has_the_arm_shape(seeded: AzureSandbox) -> None:
     assert props["externalId"] == indicator("192.0.2.1")["id"]
     assert props["source"] == "MISP"
     assert props["pattern"] == "[ipv4-addr:value = '192.0.2.1']"
-    assert props["patternType"] == "stix"
+    # ARM's patternType is the observable type, not STIX's pattern_type ("stix").
+    assert props["patternType"] == "ipv4-addr"
     assert props["revoked"] is False
     assert props["confidence"] == 10
     assert props["parsedPattern"] == [
         {"patternTypeKey": "ipv4-addr", "patternTypeValues": [{"valueType": "value", "value": "192.0.2.1"}]}
     ]
+    # Times are .NET-style: 7 digits at most, trailing zeros (and a zero fraction) trimmed.
+    assert props["validFrom"] == "2024-01-01T00:00:00Z"
+    assert props["created"] == props["modified"] == "2024-01-01T00:00:00Z"
+    assert props["validUntil"] == "2026-01-01T00:00:00Z"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z", props["lastUpdatedTimeUtc"])
+    assert not re.search(r"\.\d*0Z\Z", props["lastUpdatedTimeUtc"])
+    assert "additionalData" not in props and "friendlyName" not in props
     assert "nextLink" not in reply.json()
     # the ARM name is stable across versions of the object
     upload(seeded, [indicator("192.0.2.1", modified="2024-05-01T00:00:00Z", confidence=11)])
-    again = query(seeded, {"ids": [item["name"]]}).json()["value"]
+    again = query(seeded, {"ids": [D1]}).json()["value"]
     assert [(i["name"], i["properties"]["confidence"]) for i in again] == [(item["name"], 11)]
 
 
@@ -255,3 +264,88 @@ def test_arm_throttling_has_retry_after(azure: AzureSandbox) -> None:
     assert reply.headers["Retry-After"] == "1"
     assert reply.json()["error"]["code"] == "TooManyRequests"
     assert query(azure, {}, headers).status_code == 200
+
+
+def test_external_references_are_camel_case(azure: AzureSandbox) -> None:
+    reference = {
+        "source_name": "MISP",
+        "external_id": "5f0e1d2c-3b4a-4958-8776-a5b4c3d2e1f0",
+        "url": "https://misp.example/events/view/5f0e1d2c-3b4a-4958-8776-a5b4c3d2e1f0",
+        "description": "MISP Event: test",
+    }
+    assert upload(azure, [indicator("192.0.2.5", external_references=[reference])]).status_code == 200
+    [item] = query(azure, {}).json()["value"]
+    assert item["properties"]["externalReferences"] == [
+        {
+            "sourceName": "MISP",
+            "externalId": reference["external_id"],
+            "url": reference["url"],
+            "description": reference["description"],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "pattern_type"),
+    [
+        ("[url:value = 'https://www.contoso.com']", "url"),
+        ("[file:hashes.'SHA-256' = '" + "a" * 64 + "']", "file"),
+        ("[domain-name:value = 'evil.example']", "domain-name"),
+    ],
+)
+def test_pattern_type_is_the_observable_type(azure: AzureSandbox, pattern: str, pattern_type: str) -> None:
+    assert upload(azure, [indicator("x", pattern=pattern)]).status_code == 200
+    [item] = query(azure, {}).json()["value"]
+    assert item["properties"]["patternType"] == pattern_type
+
+
+def test_times_keep_up_to_seven_digits(azure_factory: AzureFactory) -> None:
+    clock = FakeClock(1586981517.0703125)  # 2020-04-15T20:11:57.0703125Z: seven digits, exact in a float
+    sandbox = azure_factory(clock=clock)
+    assert upload(sandbox, [indicator(valid_from="2024-01-01T00:00:00.07Z")]).status_code == 200
+    [item] = query(sandbox, {}).json()["value"]
+    assert item["properties"]["lastUpdatedTimeUtc"] == "2020-04-15T20:11:57.0703125Z"
+    assert item["properties"]["validFrom"] == "2024-01-01T00:00:00.07Z"
+
+
+@pytest.mark.parametrize(
+    ("reading", "by_stix_id", "by_name"),
+    [
+        ("stix_id", {D2}, set()),
+        ("name", set(), {D2}),
+        ("both", {D2}, {D2}),
+        ("ignored", {D1, D2, DOM, OTHER}, {D1, D2, DOM, OTHER}),
+    ],
+)
+def test_ids_readings(
+    azure_factory: AzureFactory, reading: str, by_stix_id: set[str], by_name: set[str]
+) -> None:
+    """`ids` is undocumented: the sandbox serves each reading so the product is tested under all."""
+    sandbox = azure_factory(ids_match=reading)
+    assert (
+        upload(sandbox, [indicator(v) for v in ("192.0.2.1", "192.0.2.2", "evil.example")]).status_code == 200
+    )
+    assert upload(sandbox, [indicator("203.0.113.9")], source="OtherFeed").status_code == 200
+    name = sandbox.sentinel.stored(sandbox.workspace_id)[D2].name
+    assert set(ext_ids(query(sandbox, {"ids": [D2]}))) == by_stix_id
+    assert set(ext_ids(query(sandbox, {"ids": [name]}))) == by_name
+
+
+@pytest.mark.parametrize(
+    ("reading", "hidden"),
+    [("revoked", {"revoked"}), ("expired", {"expired"}), ("either", {"revoked", "expired"})],
+)
+def test_include_disabled_readings(azure_factory: AzureFactory, reading: str, hidden: set[str]) -> None:
+    """What `includeDisabled: false` hides is undocumented: revoked, expired, or either."""
+    sandbox = azure_factory(include_disabled=reading)
+    kinds = {
+        "active": indicator("192.0.2.1", valid_until="2999-01-01T00:00:00Z"),
+        "revoked": indicator("192.0.2.2", valid_until="2999-01-01T00:00:00Z", revoked=True),
+        "expired": indicator(
+            "192.0.2.3", valid_from="2020-01-01T00:00:00Z", valid_until="2021-01-01T00:00:00Z"
+        ),
+    }
+    assert upload(sandbox, list(kinds.values())).status_code == 200
+    shown = set(ext_ids(query(sandbox, {"includeDisabled": False})))
+    assert shown == {body["id"] for kind, body in kinds.items() if kind not in hidden}
+    assert set(ext_ids(query(sandbox, {"includeDisabled": True}))) == {b["id"] for b in kinds.values()}

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+import stix2
 
 from misp_bridge.azure.management import skip_token
 from misp_bridge.errors import ConfigError, ManagementError, ManagementUnavailable
 from misp_bridge.sync import cleanup
+from misp_bridge.sync.convert import revoked
+from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.lookup import existing_ids
 from tests.fakes import FakeClock, FakeSleep
 from tests.fixtures.azure import AzureSandbox
@@ -91,7 +95,8 @@ def test_toids_with_empty_state_falls_back_to_query(
     assert result.revoked == {azure.workspace_name: 1}
     assert by_source["MISP"]["revoked"] is True
     assert "revoked" not in by_source["OtherFeed"]
-    assert len(mgmt_requests(azure)) == 1  # one batched query for both attributes' ids
+    # Two small queries learn what `ids` matches; then one batched query for both attributes' ids.
+    assert len(mgmt_requests(azure)) == 3
     assert stored  # the store still holds everything: nothing was deleted
 
 
@@ -130,6 +135,50 @@ def test_toids_with_uuid_limits_to_that_event(tmp_path: Path, azure: AzureSandbo
     assert "revoked" not in after[f"indicator--{first['Attribute'][0]['uuid']}"]
 
 
+@pytest.mark.parametrize("reading", ["stix_id", "name", "both", "ignored"])
+def test_toids_with_empty_state_revokes_only_what_was_asked_under_every_ids_reading(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], misp: MispSandbox, reading: str
+) -> None:
+    """Finding 4: what queryIndicators' `ids` matches is undocumented. Ignored, the old code revoked
+    every indicator of our source; matching ARM names only, it revoked nothing."""
+    azure = azure_factory(ids_match=reading)
+    event = misp_event(3)
+    misp.app.seed_event(event)
+    upload_event(context(settings_for(tmp_path / "first", azure, misp)), event)
+    bystanders = [indicator(f"192.0.2.{i}") for i in range(5)]
+    seed_sentinel(azure, bystanders)
+    flipped = event["Attribute"][1]["uuid"]
+    flip_to_ids(misp, flipped)
+    fresh = context(settings_for(tmp_path / "lost-state", azure, misp))
+
+    result = cleanup.revoke_toids_changes(fresh)
+
+    assert result.errors == ()
+    assert result.revoked == {azure.workspace_name: 1}
+    assert revoked_ids(azure) == {f"indicator--{flipped}"}
+
+
+@pytest.mark.parametrize("reading", ["stix_id", "name", "ignored"])
+def test_existing_ids_are_right_under_every_ids_reading(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], reading: str
+) -> None:
+    azure = azure_factory(ids_match=reading)
+    held = [indicator(f"192.0.2.{i}") for i in range(250)]
+    seed_sentinel(azure, held)
+    ctx = context(settings_for(tmp_path, azure))
+    asked = [b["id"] for b in held[:120]] + [
+        f"indicator--00000000-0000-4000-8000-{i:012d}" for i in range(80)
+    ]
+
+    first = existing_ids(ctx, ctx.targets[0], asked[:100])
+    second = existing_ids(ctx, ctx.targets[0], asked[100:])
+
+    assert first | second == {b["id"] for b in held[:120]}
+    # The cost: by ids, one request per 100 ids asked; otherwise one read of the whole source (three
+    # pages of 100) for the run, kept as a set of ids. Plus two small queries that learn the reading.
+    assert len(mgmt_requests(azure)) == 2 + (2 if reading == "stix_id" else 3)
+
+
 # --- --delete-outdated-indicators ----------------------------------------------------------------
 
 PAST = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -164,6 +213,75 @@ def test_expired_revoked_over_several_pages(tmp_path: Path, azure: AzureSandbox)
     assert upload_requests(azure) == 3  # batches of 100
 
 
+def test_revocation_built_from_a_spec_shaped_item_is_accepted(tmp_path: Path, azure: AzureSandbox) -> None:
+    """Finding 1: queryIndicators items are ARM-shaped (camelCase references, observable patternType,
+    7-digit times); copied into the revocation as they were, Sentinel refused every one."""
+    event_uuid = "5f0e1d2c-3b4a-4958-8776-a5b4c3d2e1f0"
+    expired = indicator(
+        "192.0.2.1", created=PAST, valid_until=PAST + timedelta(days=1), event_uuid=event_uuid
+    )
+    seed_sentinel(azure, [expired])
+    ctx = context(settings_for(tmp_path, azure))
+    [item] = ctx.targets[0].management("test").query({"sources": ["MISP"]})
+    assert item["properties"]["patternType"] == "ipv4-addr"
+    assert "sourceName" in item["properties"]["externalReferences"][0]
+
+    result = cleanup.revoke_expired(ctx)
+
+    assert result.errors == ()
+    assert result.revoked == {azure.workspace_name: 1}
+    stored = azure.sentinel.objects(azure.workspace_id)[expired["id"]]
+    assert stored["revoked"] is True
+    assert stored["pattern_type"] == "stix"
+    assert stored["pattern"] == expired["pattern"]
+    assert stored["external_references"] == expired["external_references"]
+    assert stored["created"] == expired["created"] and stored["valid_until"] == expired["valid_until"]
+
+
+def test_body_from_item_converts_every_arm_spelling() -> None:
+    item = {
+        "name": "27d963e6-e6e4-e0f9-e9d7-c53985b3bbe8",
+        "properties": {
+            "externalId": "indicator--8516d567-0c4c-4f5a-9b8a-1d2e3f4a5b6c",
+            "source": "MISP",
+            "pattern": "[url:value = 'https://www.contoso.com']",
+            "patternType": "url",
+            "validFrom": "2020-04-15T20:11:57.9666134Z",
+            "validUntil": "2020-05-15T20:11:57Z",
+            "created": "2020-04-15T20:11:57.07Z",
+            "lastUpdatedTimeUtc": "2020-04-15T20:15:11.0746926Z",
+            "indicatorTypes": ["malicious-activity"],
+            "externalReferences": [
+                {"sourceName": "MISP", "externalId": "e-1", "url": "https://misp/e-1", "description": "d"},
+                {"url": "https://no-source.example"},
+            ],
+            "killChainPhases": [
+                {"killChainName": "lockheed-martin-cyber-kill-chain", "phaseName": "Delivery"}
+            ],
+        },
+    }
+
+    body = cleanup.body_from_item(item)
+
+    assert body is not None
+    assert body["pattern_type"] == "stix"
+    assert body["external_references"] == [
+        {"source_name": "MISP", "external_id": "e-1", "url": "https://misp/e-1", "description": "d"}
+    ]
+    assert body["valid_from"] == "2020-04-15T20:11:57.966613Z"
+    assert body["created"] == "2020-04-15T20:11:57.070Z"
+    assert body["modified"] == "2020-04-15T20:15:11.074692Z"
+    assert body["indicator_types"] == ["malicious-activity"]
+    assert body["kill_chain_phases"] == [
+        {"kill_chain_name": "lockheed-martin-cyber-kill-chain", "phase_name": "Delivery"}
+    ]
+    stix2.parse(revoked(Indicator.from_body(body), datetime.now(timezone.utc)).body, allow_custom=True)
+    assert cleanup.body_from_item({**item, "properties": {**item["properties"], "patternType": "yara"}}) == {
+        **body,
+        "pattern_type": "yara",
+    }
+
+
 def test_expired_query_lag_does_not_revoke_twice(
     tmp_path: Path, azure_factory: Callable[..., AzureSandbox]
 ) -> None:
@@ -193,6 +311,63 @@ def test_expired_item_already_revoked_is_skipped(tmp_path: Path, azure: AzureSan
     items = [{"properties": {"externalId": gone["id"], "source": "MISP", "revoked": True, "pattern": "x"}}]
     assert list(cleanup._from_items(items, "MISP")) == []
     assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 0}
+
+
+@pytest.mark.parametrize("reading", ["revoked", "expired", "either"])
+def test_expired_are_revoked_whatever_include_disabled_means(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox], reading: str
+) -> None:
+    """Finding 4: with `includeDisabled: false` and "disabled" meaning expired, nothing was ever found."""
+    azure = azure_factory(include_disabled=reading)
+    expired, untouched = expired_and_fresh(azure, 3)
+    already = {
+        **indicator("192.0.2.200", created=PAST, valid_until=PAST + timedelta(days=2)),
+        "revoked": True,
+    }
+    seed_sentinel(azure, [already])
+    ctx = context(settings_for(tmp_path, azure))
+
+    result = cleanup.revoke_expired(ctx)
+
+    assert result.revoked == {azure.workspace_name: 3}
+    assert revoked_ids(azure) == set(expired) | {already["id"]}
+    assert all(i not in revoked_ids(azure) for i in untouched)
+
+
+def test_expired_items_are_checked_before_revoking(tmp_path: Path, azure: AzureSandbox) -> None:
+    """An item the query returns is revoked only if its validUntil has really passed."""
+    live = indicator("198.51.100.7")
+    seed_sentinel(azure, [live])
+    ctx = context(settings_for(tmp_path, azure))
+    client = ctx.targets[0].management("test")
+    original = client.query
+
+    def ignores_max_valid_until(filters: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        return original({k: v for k, v in filters.items() if k != "maxValidUntil"})
+
+    client.query = ignores_max_valid_until  # type: ignore[method-assign]
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 0}
+    assert revoked_ids(azure) == set()
+
+
+def test_a_later_expiry_pass_asks_only_for_what_expired_since(tmp_path: Path, azure: AzureSandbox) -> None:
+    """Revoked items stay listed for good; each pass asks from the last complete one (less a day)."""
+    expired_and_fresh(azure, 2)
+    moments = iter([datetime(2026, 3, 1, tzinfo=timezone.utc), datetime(2026, 3, 2, tzinfo=timezone.utc)])
+    ctx = context(settings_for(tmp_path, azure), now=lambda: current[0])
+    current = [next(moments)]
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 2}
+    current[0] = next(moments)
+    late = indicator("192.0.2.250", created=PAST, valid_until=datetime(2026, 3, 1, 12, tzinfo=timezone.utc))
+    seed_sentinel(azure, [late])
+
+    assert cleanup.revoke_expired(ctx).revoked == {azure.workspace_name: 1}
+
+    bodies = [r.json() for r in azure.sentinel.requests if r.path.endswith("queryIndicators")]
+    assert "minValidUntil" not in bodies[0]
+    assert bodies[-1]["minValidUntil"] == "2026-02-28T00:00:00.000Z"
+    assert bodies[-1]["maxValidUntil"] == "2026-03-02T00:00:00.000Z"
+    assert revoked_ids(azure) >= {late["id"]}
 
 
 def test_expired_dry_run_lists_and_changes_nothing(tmp_path: Path, azure: AzureSandbox) -> None:
@@ -256,8 +431,9 @@ def test_existing_ids_uses_state_then_batched_queries(
     found = existing_ids(ctx, ctx.targets[0], asked)
 
     assert found == set(in_state) | {b["id"] for b in only_in_sentinel}
-    # 211 ids not in the state -> 3 requests of at most 100 ids, not one per indicator.
-    assert len(mgmt_requests(azure)) == 3
+    # 211 ids not in the state -> 3 requests of at most 100 ids, not one per indicator (after the two
+    # small queries that learn what `ids` matches).
+    assert len(mgmt_requests(azure)) == 2 + 3
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -396,10 +397,67 @@ def test_duplicate_ids_in_one_event_are_sent_once() -> None:
 
 
 def test_custom_type_is_sent_as_free_text() -> None:
-    result = convert_attribute(attribute("iban", "DE89 3704'0044"), event(), OPTIONS, NOW)
-    assert isinstance(result, list)
-    assert result[0].body["pattern"] == "DE89 3704\\'0044"
-    assert result[0].body["pattern_type"] == "stix"
+    """Microsoft documents no free-text form: a value that is not a pattern goes as the original sends
+    it (the value as the pattern, pattern_type stix)."""
+    for value, pattern in (("DE89 3704'0044", "DE89 3704\\'0044"), ("DE89370400440532013000", None)):
+        result = convert_attribute(attribute("iban", value), event(), OPTIONS, NOW)
+        assert isinstance(result, list)
+        assert result[0].body["pattern"] == (pattern or value)
+        assert result[0].body["pattern_type"] == "stix"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[ipv4-addr:value NOT = 0]",
+        "[EXISTS ipv4-addr:value]",
+        "[domain-name:value LIKE '%'] OR [url:value MATCHES '.*']",
+        " [file:name = 'x'] ",
+    ],
+)
+def test_custom_type_value_that_is_a_pattern_is_skipped(value: str) -> None:
+    """Finding 8: an attacker's value used as the pattern became a working STIX expression."""
+    result = convert_attribute(attribute("iban", value), event(), OPTIONS, NOW)
+    assert result == Skip(ATTR_UUID, EVENT_UUID, "iban", "free text reads as a pattern")
+
+
+def test_custom_type_value_with_brackets_that_is_no_pattern_is_free_text() -> None:
+    result = convert_attribute(attribute("iban", "[not a pattern]"), event(), OPTIONS, NOW)
+    assert isinstance(result, list) and result[0].body["pattern"] == "[not a pattern]"
+
+
+@pytest.mark.parametrize(
+    ("misp_type", "value", "extra"),
+    [
+        ("AS", "9" * 5000, {}),
+        ("AS", "AS" + "0" * 4999 + "1", {}),
+        ("ip-dst|port", "192.0.2.1|" + "9" * 5000, {}),
+        ("hostname|port", "evil.example|" + "1" * 4400, {}),
+        ("domain", "evil.example", {"timestamp": "253402300799"}),  # 9999-12-31: valid_until overflows
+        ("domain", "evil.example", {"timestamp": "9" * 5000}),
+        ("domain", json.loads('"evil\\ud800.example"'), {}),  # what a JSON "\ud800" escape decodes to
+    ],
+    ids=[
+        "as-5000-digits",
+        "as-leading-zeros",
+        "port-5000-digits",
+        "port-4400",
+        "year-9999",
+        "huge-stamp",
+        "surrogate",
+    ],
+)
+def test_hostile_values_are_skipped_never_raised(misp_type: str, value: str, extra: dict[str, Any]) -> None:
+    """Finding 7: one hostile value (Python's int-conversion limit, a date past 9999, a lone surrogate)
+    aborted every run."""
+    results = list(convert_event(event(attribute(misp_type, value, **extra)), OPTIONS, NOW))
+    assert len(results) == 1
+    result = results[0]
+    if isinstance(result, Skip):
+        assert result.reason == "invalid value"
+    else:  # a huge epoch is no time at all: the event's time stands in, and the value is fine
+        assert extra.get("timestamp") == "9" * 5000
+        assert result.body["valid_from"] == STAMP_ISO
 
 
 # --- indicator properties -----------------------------------------------------------------------------

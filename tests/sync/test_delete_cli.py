@@ -138,6 +138,32 @@ def test_older_than_uses_created_and_last_update(
     assert revoked_ids(azure) == {old["id"]}
 
 
+def test_older_than_reads_times_of_any_fraction_length(
+    tmp_path: Path, azure_factory: Callable[..., AzureSandbox]
+) -> None:
+    """Finding 2: Sentinel writes .NET times (up to 7 digits, trailing zeros trimmed); Python 3.10's
+    fromisoformat refuses them, which made --older-than skip (or wrongly keep) every such item."""
+    clock = FakeClock(time.time() - 60 * 86400 + 0.0703125)  # lastUpdatedTimeUtc gets 7 digits
+    azure = azure_factory(clock=clock)
+    old = indicator("192.0.2.1")
+    old["created"] = old["modified"] = old["valid_from"] = (
+        datetime.fromtimestamp(clock.now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ".07Z"
+    )
+    seed_sentinel(azure, [old])  # straight into the store: created keeps its two digits
+    clock.advance(40 * 86400)
+    updated_lately = indicator("192.0.2.2")
+    updated_lately["created"] = old["created"]
+    seed_sentinel(azure, [updated_lately])
+    clock.now = time.time()
+    listed = azure.sentinel.stored(azure.workspace_id)
+    assert {s.stix_id for s in listed.values()} == {old["id"], updated_lately["id"]}
+
+    code, out, _ = run(["--config", str(write_config(tmp_path, azure)), "--older-than", "30", "--yes"])
+
+    assert code == 0, out
+    assert revoked_ids(azure) == {old["id"]}
+
+
 def test_uuid_uses_state_mapping_and_external_references(
     tmp_path: Path, azure: AzureSandbox, misp: MispSandbox
 ) -> None:

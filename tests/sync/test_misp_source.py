@@ -8,8 +8,9 @@ from typing import Any
 import certifi
 import pytest
 
-from misp_bridge.errors import MispError, MispUnavailable
-from misp_bridge.sync.misp_source import MispSource
+from misp_bridge.errors import MispError, MispTimeout, MispUnavailable
+from misp_bridge.sync.misp_source import MispSource, smaller_page
+from tests.fakes import FakeClock, FakeSleep
 from tests.fixtures.misp import MispSandbox
 
 NOW = 1_700_000_000
@@ -247,3 +248,73 @@ def test_misp_going_down_mid_paging_is_misp_unavailable(misp: MispSandbox) -> No
     misp.app.faults.down = True
     with pytest.raises(MispUnavailable):
         next(pager)
+
+
+# -- finding 10: rate limit, page-building time ---------------------------------------------------------
+
+
+def test_a_rate_limited_search_waits_the_reset_and_asks_again(
+    misp_factory: Callable[..., MispSandbox], caplog: pytest.LogCaptureFixture
+) -> None:
+    """MISP's per-role limit answers 429 with X-Rate-Limit-Reset (seconds); that used to be a fatal
+    MispRejected (exit 3) at once."""
+    clock = FakeClock(NOW)
+    misp = misp_factory(clock=clock)
+    for n in range(1, 6):
+        misp.app.seed_event(event(n))
+    misp.app.restsearch.rate_limit = 2
+    sleep = FakeSleep(clock)
+
+    got = [e["uuid"] for e in source(misp, page_size=2, sleep=sleep).events({})]
+
+    assert got == [event(n)["uuid"] for n in range(1, 6)]
+    assert sleep.calls == [900.0]  # the whole window: the first two pages used it up at once
+    assert misp.app.restsearch.throttled == 1
+    assert "rate limit reached" in caplog.text and "waiting 900 s" in caplog.text
+
+
+def test_a_rate_limit_that_persists_is_misp_unavailable(misp_factory: Callable[..., MispSandbox]) -> None:
+    clock = FakeClock(NOW)
+    misp = misp_factory(clock=clock)
+    misp.app.seed_event(event(1))
+    misp.app.restsearch.rate_limit = 0  # a role with searches over its limit for good
+    sleep = FakeSleep(clock)
+    with pytest.raises(
+        MispUnavailable, match=r"kept refusing the events search \(page 1\) with 429"
+    ) as caught:
+        list(source(misp, sleep=sleep).events({}))
+    assert "\n" not in str(caught.value)
+    assert len(sleep.calls) == 2  # three attempts in all
+
+
+def test_a_page_too_slow_to_build_is_asked_again_at_half_the_size(
+    misp: MispSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MISP builds a whole page before its first byte: 500 events a page timed out on a big instance."""
+    for n in range(1, 13):
+        misp.app.seed_event(event(n))
+    misp.app.restsearch.seconds_per_item = 0.12  # 8 events take ~1 s: more than the timeout below
+    feed = source(misp, page_size=8, timeout=0.7)
+
+    got = [e["uuid"] for e in feed.events({})]
+
+    assert got == [event(n)["uuid"] for n in range(1, 13)]
+    assert feed.page_size <= 4
+    sizes = [(b["limit"], b["page"]) for b in searches(misp, "events")]
+    assert sizes[0] == (8, 1) and sizes[1][0] <= 4
+    assert "asking for pages of 4 from now on" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("size", "offset", "expected"), [(8, 0, 4), (8, 16, 4), (5, 10, 2), (3, 6, 1), (6, 18, 3), (1, 7, 1)]
+)
+def test_a_smaller_page_still_starts_where_the_last_one_ended(size: int, offset: int, expected: int) -> None:
+    assert smaller_page(size, offset) == expected
+    assert offset % expected == 0
+
+
+def test_a_timeout_at_one_event_a_page_stops_the_run(misp: MispSandbox) -> None:
+    misp.app.seed_event(event(1))
+    misp.app.restsearch.seconds_per_item = 1.0
+    with pytest.raises(MispTimeout):
+        list(source(misp, page_size=2, timeout=0.3).events({}))

@@ -82,7 +82,9 @@ def pend(n: int, body_tag: str = "v1") -> Indicator:
         pytest.param(
             [("rejected", "h1"), ("delivered", "h1")], "h1", "unchanged", id="delivered-clears-reject"
         ),
-        pytest.param([("delivered", "h1"), ("revoked", "")], "h1", "changed", id="revoked-must-be-resent"),
+        pytest.param(
+            [("delivered", "h1"), ("revoked", "")], "h1", "revoked", id="revoked-comes-back-under-a-new-id"
+        ),
     ],
 )
 def test_classify(state: State, setup: list[tuple[str, str]], asked_hash: str, expected: str) -> None:
@@ -532,3 +534,97 @@ def test_failed_write_rolls_back_and_state_stays_usable(state: State) -> None:
     assert state.pending_count(WS) == 1  # the delete of pending rows was rolled back too
     state.record_delivered(OTHER_WS, [ind(sid(4), "h", "a", "e", None)])
     assert state.known_ids(OTHER_WS, [sid(4)]) == {sid(4)}
+
+
+# -- generations (revocation is final in Sentinel) -------------------------------------------------
+
+
+def test_generation_ids_are_deterministic_and_generation_0_keeps_the_old_id() -> None:
+    from misp_bridge.sync.convert import generation_id
+
+    base = "indicator--5a0f1c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b"
+    assert generation_id(base, 0) == base
+    ones = {generation_id(base, 1) for _ in range(3)}
+    assert len(ones) == 1
+    later = [generation_id(base, g) for g in range(1, 6)]
+    assert len(set(later)) == 5 and base not in later
+    assert all(g.startswith("indicator--") for g in later)
+    assert generation_id(sid(1), 1) != generation_id(sid(2), 1)
+
+
+def test_next_generation_is_recorded_and_current_follows_it(state: State) -> None:
+    first = ind(sid(1), "h1", "attr-1", "event-1")
+    other = ind(sid(2), "h2", "attr-2", "event-1")
+    assert state.current(WS, [first, other]) == [first, other]
+
+    dry, _ = state.next_generation(WS, [first], persist=False)
+    assert state.generations(WS, [sid(1)]) == {}
+    (moved,), stuck = state.next_generation(WS, [first])
+
+    assert stuck == []
+    assert moved.stix_id == dry[0].stix_id != sid(1)
+    assert moved.base == sid(1) and moved.body["id"] == moved.stix_id
+    assert moved.content_hash == "h1"
+    assert state.generations(WS, [sid(1), sid(2)]) == {sid(1): 1}
+    assert [i.stix_id for i in state.current(WS, [first, other])] == [moved.stix_id, sid(2)]
+    assert state.generations(OTHER_WS, [sid(1)]) == {}  # per workspace
+    (again,), _ = state.next_generation(WS, [moved])
+    assert state.generations(WS, [sid(1)]) == {sid(1): 2} and again.base == sid(1)
+
+
+def test_generations_stop_at_the_maximum(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+    from misp_bridge.sync.state import revocation
+
+    monkeypatch.setattr(revocation, "MAX_GENERATION", 2)
+    item = ind(sid(1), "h1")
+    state.next_generation(WS, [item])
+    state.next_generation(WS, [item])
+    moved, stuck = state.next_generation(WS, [item])
+    assert moved == [] and stuck == [item]
+
+
+def test_pending_keeps_the_generation_0_id(state: State) -> None:
+    (moved,), _ = state.next_generation(WS, [ind(sid(1), "h1", "attr-1")])
+    state.add_pending(WS, [moved])
+    [pending] = list(state.pending(WS))
+    assert pending.indicator.stix_id == moved.stix_id and pending.indicator.base == sid(1)
+
+
+def test_record_revoked_remembers_ids_the_state_never_saw(state: State) -> None:
+    state.record_revoked(WS, [ind(sid(7), "h7", "attr-7", "event-7")])
+    assert state.classify(WS, [(sid(7), "h7")]) == {sid(7): "revoked"}
+    assert state.uploaded_for_attributes(WS, ["attr-7"]) == {}
+
+
+def test_marks(state: State) -> None:
+    assert state.mark(WS, "expiry_pass") is None
+    state.set_mark(WS, "expiry_pass", 12.5)
+    state.set_mark(WS, "expiry_pass", 13.5)
+    assert state.mark(WS, "expiry_pass") == 13.5
+    assert state.mark(OTHER_WS, "expiry_pass") is None
+
+
+def test_a_version_1_file_is_migrated_with_its_data(tmp_path: Path) -> None:
+    from misp_bridge.sync.state.schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[1]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO workspaces(id, name) VALUES (1, ?)", (WS,))
+    conn.execute(
+        "INSERT INTO pending(ws, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts, first_at,"
+        " last_at) VALUES (1, ?, '{\"id\": \"x\"}', 'h', 'a', 'e', 2, 1, 1)",
+        (sid(3),),
+    )
+    conn.close()
+
+    with State.open(path) as state:
+        [pending] = list(state.pending(WS))
+        assert pending.indicator.stix_id == sid(3) and pending.indicator.base == sid(3)
+        assert pending.attempts == 2
+        assert state.generations(WS, [sid(3)]) == {}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()

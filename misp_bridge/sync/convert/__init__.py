@@ -7,7 +7,14 @@ options.py     ConvertOptions, built from Settings
 times.py       MISP times in, STIX times out
 """
 
-from misp_bridge.sync.convert.indicators import SKIP_REASONS, Skip, convert_attribute, convert_event, revoked
+from misp_bridge.sync.convert.indicators import (
+    SKIP_REASONS,
+    Skip,
+    convert_attribute,
+    convert_event,
+    generation_id,
+    revoked,
+)
 from misp_bridge.sync.convert.options import ConvertOptions, options_from_settings
 from misp_bridge.sync.convert.patterns import escape, pattern_for
 from misp_bridge.sync.convert.times import iso
@@ -19,6 +26,7 @@ __all__ = [
     "convert_attribute",
     "convert_event",
     "escape",
+    "generation_id",
     "iso",
     "options_from_settings",
     "pattern_for",

@@ -11,6 +11,7 @@ object per pattern; a split composite gives two).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,14 +21,18 @@ from typing import Any
 from misp_bridge.errors import InvalidValue
 from misp_bridge.sync.convert import events
 from misp_bridge.sync.convert.options import ConvertOptions
-from misp_bridge.sync.convert.patterns import Part, escape, pattern_for
+from misp_bridge.sync.convert.patterns import Part, escape, pattern_for, reads_as_pattern
 from misp_bridge.sync.convert.times import ONE_MS, iso, parse_time, truncate_ms, utc
 from misp_bridge.sync.indicator import Indicator, content_hash
 
-__all__ = ["SKIP_REASONS", "Skip", "convert_attribute", "convert_event", "revoked"]
+log = logging.getLogger("misp_bridge.convert")
+
+__all__ = ["SKIP_REASONS", "Skip", "convert_attribute", "convert_event", "generation_id", "revoked"]
 
 # Fixed namespace for the uuid5 ids of indicators whose attribute has no usable uuid of its own.
 ID_NAMESPACE = uuid.UUID("92286667-3f2e-592f-a130-23db194b3068")
+# Fixed namespace for the ids of later generations (an indicator back after a revocation).
+GENERATION_NAMESPACE = uuid.UUID("fa358f37-d107-50d5-8a72-6d7b8e6b1830")
 
 SKIP_REASONS: tuple[str, ...] = (
     "not to_ids",
@@ -35,6 +40,7 @@ SKIP_REASONS: tuple[str, ...] = (
     "type not accepted",
     "not an indicator type",
     "invalid value",
+    "free text reads as a pattern",
     "expired",
     "duplicate",
 )
@@ -155,6 +161,16 @@ def _ids(attribute_uuid: str, event: _EventFacts, misp_type: str, value: str, co
     return ids
 
 
+def generation_id(base_id: str, generation: int) -> str:
+    """The id of an indicator's `generation`: generation 0 is the id `_ids` gives (so nothing uploaded
+    before generations existed changes id); generation g >= 1 is a uuid5 of the generation-0 id and g.
+    Revocation is final in Sentinel, so an indicator that must come back after one needs a new id; the
+    state records the generation so every run computes the same one (docs/mapping.md "Ids")."""
+    if generation <= 0:
+        return base_id
+    return f"indicator--{uuid.uuid5(GENERATION_NAMESPACE, f'{base_id}|{generation}')}"
+
+
 # --- the conversion -------------------------------------------------------------------------------
 
 
@@ -170,7 +186,8 @@ def _patterns(
     if not isinstance(value, str) or not value.strip():
         return "invalid value"
     if misp_type in options.custom_types:
-        return [(escape(value), "")]
+        # What the original sends (no free-text form is documented); never a working expression.
+        return "free text reads as a pattern" if reads_as_pattern(value) else [(escape(value), "")]
     try:
         parts = pattern_for(misp_type, value, remove_pipe=options.remove_pipe)
     except InvalidValue:
@@ -260,6 +277,33 @@ def _convert(
     return indicators or Skip(attribute_uuid, event.uuid, misp_type, "expired")
 
 
+# What a hostile value can make the conversion raise (Python's int-conversion limit, a date past year
+# 9999, a lone surrogate that UTF-8 cannot encode): one attribute is skipped, never the run.
+_VALUE_ERRORS = (ValueError, OverflowError, ArithmeticError, TypeError, RecursionError)
+
+
+def _guarded(
+    attribute: Mapping[str, Any],
+    event: _EventFacts,
+    options: ConvertOptions,
+    now: datetime,
+    misp_object: Mapping[str, Any] | None = None,
+) -> list[Indicator] | Skip:
+    try:
+        return _convert(attribute, event, options, now, misp_object)
+    except _VALUE_ERRORS as exc:
+        attribute_uuid = str(attribute.get("uuid") or "")
+        misp_type = str(attribute.get("type") or "")
+        log.warning(
+            "MISP attribute %s (%s) of event %s skipped: its value cannot be converted (%s)",
+            attribute_uuid or "without uuid",
+            misp_type,
+            event.uuid,
+            type(exc).__name__,
+        )
+        return Skip(attribute_uuid, event.uuid, misp_type, "invalid value")
+
+
 def convert_attribute(
     attribute: Mapping[str, Any],
     event: Mapping[str, Any],
@@ -271,7 +315,7 @@ def convert_attribute(
     """Convert one attribute of an event: its indicators (two for a split domain|ip), or why not."""
     facts = _event_facts(events.unwrap(event), options)
     misp_object = {"name": object_name} if object_name else None
-    return _convert(attribute, facts, options, now, misp_object)
+    return _guarded(attribute, facts, options, now, misp_object)
 
 
 def convert_event(
@@ -282,7 +326,7 @@ def convert_event(
     facts = _event_facts(inner, options)
     seen: set[str] = set()
     for attribute, misp_object in events.iter_attributes(inner, flatten=options.flatten_attributes):
-        result = _convert(attribute, facts, options, now, misp_object)
+        result = _guarded(attribute, facts, options, now, misp_object)
         if isinstance(result, Skip):
             yield result
             continue

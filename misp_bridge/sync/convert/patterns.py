@@ -11,6 +11,8 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+from stix2patterns.validator import run_validator
+
 from misp_bridge.errors import InvalidValue
 
 # (pattern, note): the note is the context the pattern leaves out, e.g. the port of an ip|port.
@@ -107,7 +109,8 @@ def _hash(misp_type: str, value: str) -> str:
 
 def _port(misp_type: str, value: str) -> str:
     text = value.strip()
-    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+    # Length first: int() of thousands of digits raises Python's int-conversion limit ValueError.
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or int(text) > 65535:
         raise InvalidValue(misp_type, "has a port that is not a number from 0 to 65535")
     return str(int(text))
 
@@ -140,7 +143,7 @@ def _as_pattern(misp_type: str, value: str) -> str:
     text = value.strip()
     if text[:2].upper() == "AS":
         text = text[2:]
-    if not text.isascii() or not text.isdigit() or int(text) > _AS_MAX:
+    if not text.isascii() or not text.isdigit() or len(text.lstrip("0")) > 10 or int(text) > _AS_MAX:
         raise InvalidValue(misp_type, "is not an AS number")
     return f"[autonomous-system:number = {int(text)}]"
 
@@ -266,6 +269,17 @@ COMPOSITE: dict[str, tuple[CompositeBuilder, CompositeBuilder]] = {
 }
 
 INDICATOR_TYPES: frozenset[str] = frozenset(SINGLE) | frozenset(COMPOSITE)
+
+
+def reads_as_pattern(value: str) -> bool:
+    """True when a value is itself a valid STIX pattern expression (`[ipv4-addr:value NOT = 0]`).
+
+    Free-text custom types are sent as the original tool sends them, the value itself as the pattern
+    (Microsoft documents no free-text form, docs/mapping.md); a value that Sentinel would read as a
+    working expression is someone else's pattern, not data, and is never sent."""
+    if "[" not in value:  # every STIX observation expression is in brackets
+        return False
+    return not run_validator(value, stix_version="2.1")
 
 
 def pattern_for(misp_type: str, value: str, *, remove_pipe: bool = True) -> list[Part] | None:

@@ -13,6 +13,7 @@ import uuid
 from datetime import datetime, timezone
 
 from misp_bridge.errors import StateError
+from misp_bridge.sync.convert.times import parse_iso
 
 # Only the canonical lower-case form is packed, so unpacking gives back exactly the text that came in.
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -42,21 +43,14 @@ def digest(content_hash: str) -> bytes:
     return hashlib.blake2b(content_hash.encode("utf-8"), digest_size=16).digest()
 
 
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
 def to_epoch(iso_time: str | None) -> float | None:
-    """ISO 8601 -> epoch seconds, so expiry compares times, not strings ("...00Z" vs "...00.000Z")."""
+    """ISO 8601 -> epoch seconds, so expiry compares times, not strings ("...00Z" vs "...00.000Z"); any
+    fraction length, on every supported Python (misp_bridge/sync/convert/times.py)."""
     if iso_time is None:
         return None
-    # Python 3.10's fromisoformat takes neither "Z" nor more than 6 fraction digits (STIX may send 9).
-    text = _FRACTION.sub(r"\1", iso_time.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise StateError(f"The time {iso_time!r} is not an ISO 8601 date and time.") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    moment = parse_iso(iso_time)
+    if moment is None:
+        raise StateError(f"The time {iso_time!r} is not an ISO 8601 date and time.")
     return moment.timestamp()
 
 

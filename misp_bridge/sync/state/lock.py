@@ -2,7 +2,8 @@
 
 The lock is an OS file lock on "<state file>.lock" (flock on POSIX, msvcrt on Windows), so the kernel
 releases it when the holding process ends, even by SIGKILL: a killed run never leaves a stale lock behind.
-The holder writes its pid into the file so that a waiting run can say who holds it.
+The holder writes its pid into the file so that a waiting run can say who holds it. The file is opened
+owner-only and never through a symbolic link (misp_bridge/output/files.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from misp_bridge.errors import RunLockHeld, StateError
+from misp_bridge.output.files import UnsafePath, open_private
 
 # How often a waiting run tries again; small against the default 10 s wait, large against a syscall.
 POLL_INTERVAL = 0.1
@@ -79,7 +81,11 @@ def run_lock(state_file: Path, *, wait: float, sleep: Callable[[float], None]) -
     """
     path = lock_path_for(state_file)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Owner-only and never through a symlink: the holder truncates the file to write its pid, and a
+        # link planted in a shared directory must not make it truncate whatever the link points at.
+        fd = open_private(path, os.O_RDWR | os.O_CREAT)
+    except UnsafePath as exc:
+        raise StateError(f"The lock file {path} {exc.strerror}.") from exc
     except OSError as exc:
         raise StateError(f"The lock file {path} cannot be opened ({exc.strerror}).") from exc
     try:

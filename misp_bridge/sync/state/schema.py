@@ -56,6 +56,26 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         " exit_code INTEGER,"
         " summary TEXT)",
     ),
+    # Revocation is final in Sentinel: an indicator back after one is sent under the id of its next
+    # generation (docs/mapping.md "Ids"). One plain record per (workspace, generation-0 id), written only
+    # once an indicator has gone past generation 0, so the table stays as small as the revocations.
+    # Pending rows remember the generation-0 id of what they hold; `marks` keeps per-workspace times
+    # (where the last expiry pass stopped).
+    2: (
+        "CREATE TABLE generations ("
+        " ws INTEGER NOT NULL REFERENCES workspaces(id),"
+        " base_id BLOB NOT NULL,"  # the generation-0 stix id
+        " generation INTEGER NOT NULL,"
+        " attribute_uuid BLOB,"
+        " updated_at REAL NOT NULL,"
+        " PRIMARY KEY (ws, base_id)) WITHOUT ROWID",
+        "ALTER TABLE pending ADD COLUMN base_id TEXT",  # NULL: the same as stix_id
+        "CREATE TABLE marks ("
+        " ws INTEGER NOT NULL REFERENCES workspaces(id),"
+        " name TEXT NOT NULL,"
+        " value REAL NOT NULL,"
+        " PRIMARY KEY (ws, name)) WITHOUT ROWID",
+    ),
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from misp_bridge.errors import StateError
+from misp_bridge.output.files import UnsafePath, open_private
 from misp_bridge.sync.state.lock import run_lock
 from misp_bridge.sync.state.schema import migrate
 
@@ -59,9 +60,11 @@ class SqliteFile:
             raise StateError(f"The state file {path} is a directory; set state_file to a file path.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # Owner-only: pending bodies are threat intelligence the organisation may not share.
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            # Owner-only (an existing file too): pending bodies are threat intelligence the organisation
+            # may not share; SQLite gives its -wal and -shm files the same mode. Never through a link.
+            os.close(open_private(path, os.O_RDONLY | os.O_CREAT))
+        except UnsafePath as exc:
+            raise StateError(f"The state file {path} {exc.strerror}.") from exc
         except (FileExistsError, NotADirectoryError) as exc:
             raise StateError(
                 f"The state file {path} cannot be created (a file is in the way of its folder)."

@@ -22,10 +22,11 @@ from typing import Any, Literal
 from misp_bridge.errors import StateError
 from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.state.codec import digest, pack_id, pack_uuid, to_epoch, to_iso, unpack_id, unpack_uuid
+from misp_bridge.sync.state.revocation import RevocationRecords
 from misp_bridge.sync.state.schema import SCHEMA_VERSION
-from misp_bridge.sync.state.sqlite import IN_CHUNK, SqliteFile
+from misp_bridge.sync.state.sqlite import IN_CHUNK
 
-Status = Literal["new", "changed", "unchanged", "rejected"]
+Status = Literal["new", "changed", "unchanged", "rejected", "revoked"]
 
 # Rows fetched per page by the streaming iterators: bounded memory, few round trips.
 PAGE_SIZE = 500
@@ -45,15 +46,18 @@ class Pending:
 
 
 def _status(content_hash: bytes, delivered: bytes | None, rejected: bytes | None, revoked: int) -> Status:
-    # A revoked indicator must be sent again even when unchanged, or Sentinel would keep it revoked.
-    if delivered == content_hash and not revoked:
+    # Revocation is final: an indicator MISP still offers under a revoked id must come back under the
+    # id of its next generation (the caller asks next_generation for it).
+    if revoked:
+        return "revoked"
+    if delivered == content_hash:
         return "unchanged"
     if rejected == content_hash:
         return "rejected"
     return "changed"
 
 
-class State(SqliteFile):
+class State(RevocationRecords):
     """Narrow object over the state file; see the module docstring for the lifecycle."""
 
     # -- indicators --------------------------------------------------------------------------------
@@ -132,16 +136,24 @@ class State(SqliteFile):
             )
             self._delete_pending(conn, ws, (i.stix_id for i, _ in items))
 
-    def record_revoked(self, workspace: str, stix_ids: Sequence[str]) -> None:
-        """Mark delivered indicators revoked; a pending upload of them is dropped (it would undo this)."""
+    def record_revoked(self, workspace: str, items: Sequence[Indicator | str]) -> None:
+        """Mark indicators revoked in Sentinel (final: their ids never come back); a pending upload of
+        them is dropped. An indicator the state did not know (a lost state file) gets a row, so that
+        its attribute, back in MISP, is sent under a new id."""
         now = self._clock()
+        rows = [
+            (i, "", "") if isinstance(i, str) else (i.stix_id, i.attribute_uuid, i.event_uuid) for i in items
+        ]
         with self._write() as conn:
             ws = self._ws(conn, workspace, create=True)
             conn.executemany(
-                "UPDATE indicators SET revoked = 1, updated_at = ? WHERE ws = ? AND stix_id = ?",
-                [(now, ws, pack_id(sid)) for sid in stix_ids],
+                "INSERT INTO indicators(ws, stix_id, delivered_hash, rejected_hash, attribute_uuid,"
+                " event_uuid, valid_until, revoked, reject_message, updated_at)"
+                " VALUES (?, ?, NULL, NULL, ?, ?, NULL, 1, NULL, ?)"
+                " ON CONFLICT(ws, stix_id) DO UPDATE SET revoked = 1, updated_at = excluded.updated_at",
+                [(ws, pack_id(sid), pack_uuid(attr), pack_uuid(event), now) for sid, attr, event in rows],
             )
-            self._delete_pending(conn, ws, stix_ids)
+            self._delete_pending(conn, ws, [sid for sid, _attr, _event in rows])
 
     def uploaded_for_attributes(self, workspace: str, attribute_uuids: Sequence[str]) -> dict[str, list[str]]:
         """Attribute uuid -> stix ids delivered and not revoked; attributes with none are left out."""
@@ -214,11 +226,11 @@ class State(SqliteFile):
             ws = self._ws(conn, workspace, create=True)
             conn.executemany(
                 "INSERT INTO pending(ws, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts,"
-                " first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                " first_at, last_at, base_id) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
                 " ON CONFLICT(ws, stix_id) DO UPDATE SET body = excluded.body,"
                 " content_hash = excluded.content_hash, attribute_uuid = excluded.attribute_uuid,"
                 " event_uuid = excluded.event_uuid, attempts = pending.attempts + 1,"
-                " last_at = excluded.last_at",
+                " last_at = excluded.last_at, base_id = excluded.base_id",
                 [
                     (
                         ws,
@@ -229,6 +241,7 @@ class State(SqliteFile):
                         i.event_uuid,
                         now,
                         now,
+                        i.base_id or None,
                     )
                     for i in items
                 ],
@@ -237,13 +250,15 @@ class State(SqliteFile):
     def pending(self, workspace: str) -> Iterator[Pending]:
         """Undelivered indicators, oldest first, read PAGE_SIZE at a time."""
         sql = (
-            "SELECT seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts"
+            "SELECT seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts, base_id"
             " FROM pending WHERE ws = ? AND seq > ? ORDER BY seq LIMIT ?"
         )
-        for _seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts in self._pages(
+        for _seq, stix_id, body, content_hash, attribute_uuid, event_uuid, attempts, base_id in self._pages(
             workspace, sql, 0, (), PAGE_SIZE
         ):
-            indicator = Indicator(stix_id, json.loads(body), content_hash, attribute_uuid, event_uuid)
+            indicator = Indicator(
+                stix_id, json.loads(body), content_hash, attribute_uuid, event_uuid, base_id=base_id or ""
+            )
             yield Pending(indicator, attempts)
 
     def pending_count(self, workspace: str) -> int:
