@@ -17,11 +17,11 @@ import pytest
 from misp_bridge.azure.http import AzureSender, RetryPolicy
 from misp_bridge.azure.ratelimit import SlidingWindow
 from misp_bridge.cli import Environment
+from misp_bridge.config import load_settings
 from misp_bridge.sync import cli, pipeline
 from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.state.store import State
 from misp_bridge.sync.wiring import token_provider
-from misp_bridge.config import load_settings
 from tests.e2e.test_sync import EVENT_FILES, expected, seed, stored
 from tests.fakes import FakeClock
 from tests.fixtures.azure import AzureSandbox, on_upload, upload_counts
@@ -143,6 +143,7 @@ def test_clean_up_passes_are_skipped_once_the_run_is_stopping(
     on_upload(azure, after=1, action=lambda: clock.advance(3600))
 
     code, summary, err = run(config, "--budget", "60", "--delete-outdated-indicators", monotonic=clock)
+    assert summary["stopped"]
 
     assert code == 1, err
     assert "--delete-outdated-indicators skipped: the run's time budget of 60 s is spent" in err
