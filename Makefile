@@ -56,3 +56,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache
+
+# Azurite (Microsoft's Azure Storage emulator, pinned in tools/azurite/) for the Table-state and Function
+# tests, installed into .tools/azurite when missing; without node/npm it says why and those tests skip.
+.PHONY: azurite
+azurite:
+	@tools/azurite/install.sh
+
+pytest: azurite

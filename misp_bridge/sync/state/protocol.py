@@ -40,6 +40,21 @@ class Pending:
     attempts: int
 
 
+def status_of(
+    content_hash: bytes, delivered: bytes | None, rejected: bytes | None, revoked: object
+) -> Status:
+    """What a recorded indicator is, given the digest of the content now offered (both backends)."""
+    # Revocation is final: an indicator MISP still offers under a revoked id must come back under the
+    # id of its next generation (the caller asks next_generation for it).
+    if revoked:
+        return "revoked"
+    if delivered == content_hash:
+        return "unchanged"
+    if rejected == content_hash:
+        return "rejected"
+    return "changed"
+
+
 class StateStore(Protocol):
     """What a run needs from its state; see the module docstring for the contract."""
 
