@@ -149,7 +149,8 @@ def _credential(target: StorageTarget) -> Any:
 _CAUSES = {
     "AuthorizationPermissionMismatch": "the identity lacks the Storage Table Data Contributor role on "
     "the account",
-    "AuthorizationFailure": "the account refused the request (a firewall or network rule, or the role)",
+    "AuthorizationFailure": "the account refused the request: a wrong account key or SAS, a firewall or "
+    "network rule, or a missing role",
     "AuthenticationFailed": "the account key or SAS in the connection string is wrong or expired",
     "TableBeingDeleted": "the table is being deleted; try again in a minute or use another state_table",
     "OutOfRangeInput": "a value is out of range for Table Storage",
@@ -165,7 +166,8 @@ def translate(exc: BaseException, where: str, doing: str) -> StateError:
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return StateError(f"{where} could not be {doing}: the storage account could not be reached.")
     if isinstance(exc, HttpResponseError):
-        code = str(getattr(exc, "error_code", "") or "")
+        found = getattr(exc, "error_code", None)
+        code = str(getattr(found, "value", found) or "")  # the SDK gives an enum or a string
         cause = _CAUSES.get(code)
         if cause is None and isinstance(exc, ResourceNotFoundError):
             cause = "the table or the account does not exist"
