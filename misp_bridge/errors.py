@@ -36,8 +36,9 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   ├── ManagementError          the management (ARM) API refused a request
     │   └── SentinelUnavailable      unreachable or still failing after the retries
     │       └── ManagementUnavailable
-    └── KeyVaultError                a Key Vault secret could not be read
-        └── KeyVaultUnavailable      ... because the vault or Entra ID could not be reached
+    ├── KeyVaultError                a Key Vault secret could not be read
+    │   └── KeyVaultUnavailable      ... because the vault or Entra ID could not be reached
+    └── FunctionRunFailed            an Azure Function invocation ended in error (the host marks it failed)
 """
 
 from __future__ import annotations
@@ -319,3 +320,8 @@ class KeyVaultError(BridgeError):
 
 class KeyVaultUnavailable(KeyVaultError):
     """Key Vault or its Entra ID token endpoint is unreachable or kept failing (worth retrying later)."""
+
+
+class FunctionRunFailed(BridgeError):
+    """An invocation of the Azure Function ended in error; the message is the one line already logged.
+    Raised to the Functions host so that the invocation counts as failed."""

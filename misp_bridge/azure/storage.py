@@ -33,6 +33,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 
+from misp_bridge.azure.keyvault import quiet_azure_logging
 from misp_bridge.errors import StateError
 from misp_bridge.output.redact import register_secret
 
@@ -118,6 +119,7 @@ def _transport() -> RequestsTransport:
 def table_client(target: StorageTarget, **options: Any) -> TableClient:
     """A TableClient for the state table, the table created when missing (StateError on failure)."""
     kwargs: dict[str, Any] = {"transport": _transport(), **_RETRIES, **options}
+    quiet_azure_logging()  # the SDK logs every request and response at INFO
     try:
         if target.connection_string is not None:
             service = TableServiceClient.from_connection_string(target.connection_string, **kwargs)
