@@ -115,7 +115,7 @@ class _Reader:
         self.c = c
         self.local = local
         self.unresolved: list[str] = []
-        self.refused: set[str] = set()  # unresolved references (their "is missing" would say it twice)
+        self.refused: set[str] = set()  # refused already (an "is missing" would say it twice)
         self.names: dict[str, str] = {}  # config.py's name -> the app setting it came from
 
     def get(self, name: str) -> str | None:
@@ -143,9 +143,11 @@ class _Reader:
                 f" (line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
             )
             self.c.error(name, f"must be {what} in JSON; it is not valid JSON{where}")
+            self.refused.add(name)
             return None
         if not isinstance(value, kind):
             self.c.error(name, f"must be {what} in JSON, got a JSON {type(value).__name__}")
+            self.refused.add(name)
             return None
         return value
 
@@ -369,9 +371,10 @@ def inspect_app_settings(
     options = _function_options(reader, function_timeout)
     raw: dict[str, Any] = {}
     for name in sorted(KNOWN_SETTINGS - {"ms_auth"}):
-        alias = next((a for a, n in _ALIASES.items() if n == name and a in reader.values), None)
-        if alias is not None:
-            reader.names[name] = alias
+        aliases = [a for a, n in _ALIASES.items() if n == name]
+        alias = next((a for a in aliases if a in reader.values), None)
+        if alias is not None or (aliases and name not in reader.values):
+            reader.names[name] = alias or aliases[0]  # messages use the original's name when unset
         value = _raw_setting(reader, name, alias or name)
         if value is not None:
             raw[name] = value
