@@ -116,8 +116,9 @@ def _transport() -> RequestsTransport:
     return RequestsTransport(session=session, session_owner=True)
 
 
-def table_client(target: StorageTarget, **options: Any) -> TableClient:
-    """A TableClient for the state table, the table created when missing (StateError on failure)."""
+def table_client(target: StorageTarget, *, create: bool = True, **options: Any) -> TableClient:
+    """A TableClient for the state table, the table created when missing unless `create` is False
+    (StateError on failure)."""
     kwargs: dict[str, Any] = {"transport": _transport(), **_RETRIES, **options}
     quiet_azure_logging()  # the SDK logs every request and response at INFO
     try:
@@ -125,7 +126,8 @@ def table_client(target: StorageTarget, **options: Any) -> TableClient:
             service = TableServiceClient.from_connection_string(target.connection_string, **kwargs)
         else:
             service = TableServiceClient(endpoint=target.endpoint, credential=_credential(target), **kwargs)
-        service.create_table_if_not_exists(target.table)
+        if create:
+            service.create_table_if_not_exists(target.table)
         return service.get_table_client(target.table)
     except ValueError:  # a connection string the SDK cannot read; its text may quote the key
         raise StateError(f"{target.where} cannot be used: the connection string is not valid.") from None
@@ -182,3 +184,15 @@ def translate(exc: BaseException, where: str, doing: str) -> StateError:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200].rstrip(".")
+
+
+def probe(target: StorageTarget) -> tuple[bool, str]:
+    """Read one row of the state table, writing nothing: (usable, one sentence)."""
+    try:
+        with table_client(target, create=False) as client:
+            list(next(client.query_entities("PartitionKey eq 'lease'", results_per_page=1).by_page(), []))
+    except ResourceNotFoundError:
+        return True, f"{target.where} does not exist yet; the first run creates it"
+    except Exception as exc:  # noqa: BLE001 - a probe reports every failure as a sentence
+        return False, str(translate(exc, target.where, "read"))
+    return True, f"{target.where} answered (the identity can read it; the Function also writes it)"
