@@ -64,3 +64,11 @@ azurite:
 	@tools/azurite/install.sh
 
 pytest: azurite
+
+# The Azure Function's deployable zip, dist/misp2sentinel-function.zip (tools/function_zip.py): the app and
+# misp_bridge, dependencies left to Azure's remote build; BUNDLE=1 [FUNCTION_PYTHON=3.11] bundles Linux
+# wheels in .python_packages instead. docs/azure-function.md says how to deploy either.
+FUNCTION_PYTHON ?= 3.11
+.PHONY: function-zip
+function-zip: $(STAMP)
+	$(BIN)/python tools/function_zip.py $(if $(BUNDLE),--bundle --python $(FUNCTION_PYTHON))
