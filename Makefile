@@ -72,3 +72,9 @@ FUNCTION_PYTHON ?= 3.11
 .PHONY: function-zip
 function-zip: $(STAMP)
 	$(BIN)/python tools/function_zip.py $(if $(BUNDLE),--bundle --python $(FUNCTION_PYTHON))
+
+# mypy --strict on the Function App's entry point and its zip builder too (outside the package).
+.PHONY: typecheck-function
+typecheck: typecheck-function
+typecheck-function: $(STAMP)
+	$(BIN)/mypy azure_function/function_app.py tools/function_zip.py
