@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/convert.py
 	$(BIN)/python bench/upload_throughput.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/state_tables.py
 
 clean:
 	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache

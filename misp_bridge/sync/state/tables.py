@@ -43,6 +43,7 @@ from misp_bridge.sync.state.protocol import Pending, Status, status_of
 from misp_bridge.sync.state.revocation import in_current, plan_next
 
 PAGE_SIZE = 500  # rows per page of the streaming iterators (the service sends at most 1,000)
+LOOKUP_PAGE = 1000  # up to this many pending items (or generations) one query finds them all
 RUNS_KEPT = 1000
 WORKERS = 16  # parallel point reads
 _MESSAGE_MAX = 500
@@ -193,6 +194,28 @@ class TableState:
             yield page
             if not token:
                 return
+
+    def _lookup(self, pk: str, prefix: str, ids: Iterable[str], select: list[str]) -> dict[str, Any]:
+        """id -> the row `prefix` + key(id), for those that exist. Pending items and generations are few
+        as a rule: while the prefix holds at most one page of rows, that page (one request) answers for
+        every id; beyond that, point reads in parallel."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        with self._errors("read"):
+            pager = self._table.query_entities(
+                _QUERY,
+                parameters={"pk": pk, "lo": prefix, "hi": r.upper(prefix)},
+                select=["RowKey", *select],
+                results_per_page=LOOKUP_PAGE,
+            ).by_page()
+            first = list(next(pager, []))
+            complete = not getattr(pager, "continuation_token", None)
+        if complete:
+            by_key = {row["RowKey"]: row for row in first}
+        else:
+            by_key = self._get_many(pk, (prefix + r.key(sid) for sid in wanted), select)
+        return {sid: row for sid in wanted if (row := by_key.get(prefix + r.key(sid))) is not None}
 
     def _any(self, pk: str, prefix: str) -> bool:
         return any(page for page in self._range(pk, prefix, select=["RowKey"]))
@@ -377,12 +400,8 @@ class TableState:
     # -- pending -----------------------------------------------------------------------------------
 
     def _pointers(self, pk: str, stix_ids: Iterable[str]) -> dict[str, Any]:
-        """stix id -> its pending pointer row, for those pending (one query when nothing is)."""
-        ids = list(dict.fromkeys(stix_ids))
-        if not ids or not self._any(pk, r.POINTER):
-            return {}
-        rows = self._get_many(pk, (r.POINTER + r.key(sid) for sid in ids), ["Seq", "Attempts", "FirstAt"])
-        return {sid: row for sid in ids if (row := rows.get(r.POINTER + r.key(sid))) is not None}
+        """stix id -> its pending pointer row, for those pending."""
+        return self._lookup(pk, r.POINTER, stix_ids, ["Id", "Seq", "Attempts", "FirstAt"])
 
     def add_pending(self, workspace: str, items: Sequence[Indicator]) -> None:
         """Keep undelivered indicators; a known one gets the new body and attempts + 1, and keeps its
@@ -458,26 +477,9 @@ class TableState:
     # -- generations and marks ---------------------------------------------------------------------
 
     def generations(self, workspace: str, base_ids: Sequence[str]) -> dict[str, int]:
-        """Generation-0 id -> current generation, for those past generation 0. While the workspace has
-        few generation rows (revocations are rare) one page of them answers; else point reads."""
-        pk, wanted = r.partition(workspace), set(base_ids)
-        if not wanted:
-            return {}
-        with self._errors("read"):
-            pager = self._table.query_entities(
-                _QUERY,
-                parameters={"pk": pk, "lo": r.GENERATION, "hi": r.upper(r.GENERATION)},
-                select=["Id", "Generation"],
-                results_per_page=1000,
-            ).by_page()
-            first = list(next(pager, []))
-            complete = not getattr(pager, "continuation_token", None)
-        if complete:
-            rows: Iterable[Any] = first
-        else:
-            found = self._get_many(pk, (r.GENERATION + r.key(b) for b in wanted), ["Id", "Generation"])
-            rows = [row for row in found.values() if row is not None]
-        return {row["Id"]: int(row["Generation"]) for row in rows if row["Id"] in wanted}
+        """Generation-0 id -> current generation, for those past generation 0."""
+        rows = self._lookup(r.partition(workspace), r.GENERATION, base_ids, ["Id", "Generation"])
+        return {sid: int(row["Generation"]) for sid, row in rows.items()}
 
     def current(self, workspace: str, items: Sequence[Indicator]) -> list[Indicator]:
         return in_current(items, self.generations(workspace, [item.base for item in items]))
