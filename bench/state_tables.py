@@ -50,7 +50,7 @@ def timed(what: str, call: Callable[[], Any], count: int, requests: list[str]) -
 
 def run(name: str, state: StateStore, n: int) -> None:
     requests: list[str] = []
-    if hasattr(state, "set_trace") and isinstance(state, TableState):
+    if isinstance(state, TableState):
         state.set_trace(requests.append)
     batch = items(n)
     print(f"{name}: {n:,} indicators")
@@ -74,14 +74,14 @@ def run(name: str, state: StateStore, n: int) -> None:
         lambda: [state.add_pending(WS, kept[s : s + BATCH]) for s in range(0, len(kept), BATCH)],
         len(kept),
         requests,
-    )  # noqa: E501
+    )
     timed(f"pending: read {len(kept):,} back", lambda: list(state.pending(WS)), len(kept), requests)
     timed(
         f"deliver the {len(kept):,} pending",
         lambda: [state.record_delivered(WS, kept[s : s + BATCH]) for s in range(0, len(kept), BATCH)],
         len(kept),
         requests,
-    )  # noqa: E501
+    )
     timed(
         "start_run + finish_run", lambda: state.finish_run(state.start_run("bench"), {"n": n}, 0), 1, requests
     )
