@@ -24,6 +24,7 @@ stand-in takes its place so that the other settings are still checked.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -349,6 +350,17 @@ def _function_options(reader: _Reader, function_timeout: float | None) -> dict[s
     return out
 
 
+def _likely_typos(reader: _Reader) -> None:
+    """A setting that is none of ours but close to one of our names is probably that one, misspelt.
+    (The environment holds the platform's settings too: only near misses are reported.)"""
+    for name in reader.values:
+        if name in KNOWN_APP_SETTINGS or name.startswith(("AzureWebJobs", "AzureFunctionsJobHost")):
+            continue
+        close = difflib.get_close_matches(name, KNOWN_APP_SETTINGS, n=1, cutoff=0.85)
+        if close and name.lower() != name.upper():
+            reader.c.warning(name, f"is not a setting the Function reads; did you mean {close[0]}?")
+
+
 # -- the entry points ------------------------------------------------------------------------------------
 
 
@@ -367,6 +379,7 @@ def inspect_app_settings(
     local.settings.json (Key Vault references are expected there)."""
     c = Collector(source, work_dir)
     reader = _Reader(values, c, local=local)
+    _likely_typos(reader)
     check_schedule(reader)
     options = _function_options(reader, function_timeout)
     raw: dict[str, Any] = {}

@@ -310,3 +310,21 @@ def test_where_the_host_reads_its_timeout(tmp_path: Path) -> None:
     assert function_timeout(tmp_path, {"AzureFunctionsJobHost__functionTimeout": "-1"}) is None
     shipped = Path(__file__).resolve().parents[2] / "azure_function"
     assert function_timeout(shipped, {}) == 600.0  # valid on every plan (Consumption allows 10 minutes)
+
+
+def test_a_misspelt_setting_is_named_and_the_platforms_are_left_alone(tmp_path: Path) -> None:
+    values = original(
+        delete_outdated_indicator="true",
+        misp_event_filter='{"published": 1}',
+        AZURE_CLIENT_ID="not ours",
+        APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=x",
+        AzureWebJobsStorage__accountName="acct",
+    )
+    found, issues = read(values, tmp_path)
+    assert found is not None and found.cleanups == ()
+    assert issues == [
+        "app settings: delete_outdated_indicator is not a setting the Function reads; "
+        "did you mean delete_outdated_indicators?",
+        "app settings: misp_event_filter is not a setting the Function reads; "
+        "did you mean misp_event_filters?",
+    ]
