@@ -38,6 +38,7 @@ from misp_bridge.config.issues import Collector, Issue
 from misp_bridge.config.load import KNOWN_SETTINGS, inspect_values
 from misp_bridge.config.model import Settings
 from misp_bridge.errors import ConfigError, ConfigErrors
+from misp_bridge.function.host import schedule_problem
 
 # The original Function's filters when misp_event_filters is absent (includeEventTags left out: MISP's
 # events search drops it, events carry their tags anyway).
@@ -244,28 +245,6 @@ def _rename(issue: Issue, names: Mapping[str, str]) -> Issue:
     return Issue(issue.severity, setting, issue.message, issue.source) if setting != issue.setting else issue
 
 
-# -- the timer's schedule (NCRONTAB: {second} {minute} {hour} {day} {month} {day-of-week}) ---------------
-
-_CRON_RANGES = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
-_CRON_TERM = re.compile(r"(\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/([0-9]+))?")
-_NAMES = re.compile(r"(?i)(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat)")
-
-
-def _cron_field(field: str, low: int, high: int) -> bool:
-    for term in field.split(","):
-        match = _CRON_TERM.fullmatch(term)
-        if match is None:
-            return False
-        for part in match.group(1).split("-"):
-            if (
-                part != "*"
-                and not _NAMES.fullmatch(part)
-                and not (part.isdigit() and low <= int(part) <= high)
-            ):
-                return False
-    return True
-
-
 def check_schedule(reader: _Reader) -> None:
     name = "timerTriggerSchedule"
     text = reader.get(name)
@@ -275,21 +254,10 @@ def check_schedule(reader: _Reader) -> None:
                 name, "is missing: the timer reads its schedule from it (like '0 0 * * * *': hourly)"
             )
         return
-    fields = text.split()
-    if re.fullmatch(r"\d{1,2}:\d{2}:\d{2}", text.strip()):
-        reader.c.warning(
-            name, "is a TimeSpan: only App Service plans run those; use NCRONTAB ('0 */30 * * * *')"
-        )
-        return
-    ranges = _CRON_RANGES if len(fields) == 6 else _CRON_RANGES[1:]
-    if len(fields) not in (5, 6) or not all(_cron_field(f, *r) for f, r in zip(fields, ranges, strict=False)):
-        reader.c.error(
-            name,
-            "must be an NCRONTAB expression: {second} {minute} {hour} {day} {month} {day-of-week}, "
-            f"like '0 0 * * * *' (hourly); got {len(fields)} fields",
-        )
-    elif len(fields) == 6 and not fields[0].isdigit():
-        reader.c.warning(name, "runs more than once a minute: its first field (seconds) is not one number")
+    problem = schedule_problem(text)
+    if problem is not None:
+        severity, message = problem
+        (reader.c.error if severity == "error" else reader.c.warning)(name, message)
 
 
 # -- the Function's own settings -----------------------------------------------------------------------

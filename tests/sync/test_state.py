@@ -24,7 +24,7 @@ import pytest
 
 from misp_bridge.errors import LockHeld, StateError
 from misp_bridge.sync.indicator import Indicator
-from misp_bridge.sync.state import StateStore, tables
+from misp_bridge.sync.state import StateStore, table_file, table_records, tables
 from misp_bridge.sync.state import store as state_module
 from misp_bridge.sync.state.store import IN_CHUNK, SCHEMA_VERSION, Pending, State
 from misp_bridge.sync.state.tables import TableState
@@ -72,7 +72,7 @@ def sqlite_state(tmp_path: Path, clock: FakeClock) -> Iterator[State]:
 def page_size(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
     """Both backends' page size for the streaming iterators."""
     monkeypatch.setattr(state_module, "PAGE_SIZE", n)
-    monkeypatch.setattr(tables, "PAGE_SIZE", n)
+    monkeypatch.setattr(table_file, "PAGE_SIZE", n)
 
 
 def queries(statements: list[str], backend: str, what: str) -> int:
@@ -341,7 +341,7 @@ def test_runs_log(state: StateStore, clock: FakeClock) -> None:
 
 def test_runs_log_is_pruned(state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_module, "RUNS_KEPT", 3)
-    monkeypatch.setattr(tables, "RUNS_KEPT", 3)
+    monkeypatch.setattr(table_records, "RUNS_KEPT", 3)
     ids = [state.start_run("sync") for _ in range(6)]
     assert [r["id"] for r in state.last_runs(100)] == ids[:-4:-1]
 

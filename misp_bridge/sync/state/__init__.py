@@ -7,6 +7,7 @@ schema.py     the SQLite schema and its migrations
 lock.py       the SQLite run lock (one sync at a time per state file)
 revocation.py generations and marks (SQLite)
 tables.py     TableState: an Azure Storage table (the Azure Function); rows.py its row layout,
+              table_file.py its plumbing, table_records.py generations, marks and runs,
               lease.py its run lock (a lease renewed while the run lives)
 """
 
