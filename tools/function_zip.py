@@ -4,8 +4,9 @@
 
 The zip's root is the app's root, as the Functions host wants it: function_app.py, host.json,
 requirements.txt (azure_function/), constants.py (edit it before building to change the tables), and the
-misp_bridge package without the plugin (pandora/) and check-config (checkconfig/), which the Function
-never imports. No tests, no .venv, no __pycache__, no local.settings.json.
+misp_bridge package without the plugin (pandora/), check-config (checkconfig/) and delete-from-azure's
+command line, which the Function never imports. No tests, no .venv, no __pycache__, no local.settings.json (nor .funcignore, which only
+Core Tools reads when it publishes a folder).
 
 By default the dependencies are left to Azure's remote build (`az functionapp deployment source
 config-zip ... --build-remote true`, the way Flex Consumption recommends). `--bundle` installs them into
@@ -26,8 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "azure_function"
-APP_FILES = ("function_app.py", "host.json", "requirements.txt", ".funcignore")
+APP_FILES = ("function_app.py", "host.json", "requirements.txt")
 LEFT_OUT = ("pandora", "checkconfig")  # packages of misp_bridge the Function never imports
+LEFT_OUT_FILES = ("sync/delete_cli.py",)  # delete-from-azure.py's command line
 DEFAULT_OUT = ROOT / "dist" / "misp2sentinel-function.zip"
 STAMP = (1980, 1, 1, 0, 0, 0)
 
@@ -41,6 +43,8 @@ def app_files() -> Iterator[tuple[Path, str]]:
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(package)
         if relative.parts[0] in LEFT_OUT or "__pycache__" in relative.parts:
+            continue
+        if relative.as_posix() in LEFT_OUT_FILES:
             continue
         yield path, f"misp_bridge/{relative.as_posix()}"
 

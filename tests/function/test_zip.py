@@ -45,7 +45,7 @@ def names(path: Path) -> list[str]:
 
 def test_the_zip_has_the_app_at_its_root_and_nothing_else(built: Path) -> None:
     found = names(built)
-    assert {"host.json", "function_app.py", "requirements.txt", "constants.py", ".funcignore"} <= set(found)
+    assert {"host.json", "function_app.py", "requirements.txt", "constants.py"} <= set(found)
     assert "misp_bridge/function/run.py" in found and "misp_bridge/sync/state/tables.py" in found
     unwanted = re.compile(
         r"(^|/)(tests|\.venv[^/]*|__pycache__|pandora|checkconfig)/|\.pyc$|local\.settings\.json"
