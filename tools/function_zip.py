@@ -5,8 +5,8 @@
 The zip's root is the app's root, as the Functions host wants it: function_app.py, host.json,
 requirements.txt (azure_function/), constants.py (edit it before building to change the tables), and the
 misp_bridge package without the plugin (pandora/), check-config (checkconfig/) and delete-from-azure's
-command line, which the Function never imports. No tests, no .venv, no __pycache__, no local.settings.json (nor .funcignore, which only
-Core Tools reads when it publishes a folder).
+command line, which the Function never imports. No tests, no .venv, no __pycache__, no
+local.settings.json (nor .funcignore, which only Core Tools reads when it publishes a folder).
 
 By default the dependencies are left to Azure's remote build (`az functionapp deployment source
 config-zip ... --build-remote true`, the way Flex Consumption recommends). `--bundle` installs them into

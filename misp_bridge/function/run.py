@@ -77,6 +77,8 @@ def invoke(
         raise FunctionRunFailed(
             f"the app settings have {len(exc.errors)} error(s); see the lines above"
         ) from None
+    except FunctionRunFailed:
+        raise  # already logged
     except BridgeError as exc:
         log.error("%s", message_for(exc))  # noqa: TRY400 - an expected error is one line
         raise FunctionRunFailed(message_for(exc)) from None
@@ -148,6 +150,9 @@ def _run(
     _report(ctx, code)
     if failure is not None:
         raise failure
+    if code not in (SyncExit.OK, SyncExit.FAILURES):  # a workspace refused: the invocation failed too
+        reasons = "; ".join(f"{label}: {why}" for label, why in ctx.summary.refused.items())
+        raise FunctionRunFailed(f"sync ended with exit code {int(code)} ({code.name.lower()}): {reasons}")
     return code
 
 

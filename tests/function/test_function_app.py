@@ -324,3 +324,35 @@ def _quiet_package_logger() -> Iterator[None]:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
     logger.propagate = True
+
+
+def test_misp_down_or_a_refused_workspace_fails_the_invocation_and_keeps_the_state(
+    timer_function: Invoke,
+    settings_env: Callable[..., dict[str, str]],
+    misp: MispSandbox,
+    azure: AzureSandbox,
+    table_target: StorageTarget,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed(misp, EVENT_FILES[:2])
+    settings_env()
+    misp.app.faults.down = True
+
+    with pytest.raises(FunctionRunFailed, match=r"^MISP at https://127\.0\.0\.1:\d+ "):
+        timer_function(timer())
+
+    assert [r["exit_code"] for r in runs(table_target)] == [3]
+    misp.app.faults.down = False
+    azure.sentinel.faults.statuses = [403]
+    azure.sentinel.faults.only = r":upload\Z"
+    caplog.clear()
+
+    with pytest.raises(FunctionRunFailed, match=r"^sync ended with exit code 4 \(sentinel\): sentinel-ws: "):
+        timer_function(timer())
+
+    assert "sync ended with exit code 4 (sentinel)" in caplog.text
+    assert [r["exit_code"] for r in runs(table_target)] == [4, 3]
+    with TableState.open(table_target) as state:
+        assert state.pending_count(azure.workspace_id) > 0  # kept for the next invocation
+        with state.lock(wait=0):
+            pass  # and the lease was given back both times
