@@ -151,9 +151,11 @@ def test_clean_up_passes_are_skipped_once_the_run_is_stopping(
     assert mgmt == []
 
 
-def test_the_sender_sends_no_retry_once_the_run_is_stopping(tmp_path: Path, azure: AzureSandbox) -> None:
+def test_the_sender_sends_no_retry_once_the_run_is_stopping(
+    tmp_path: Path, misp: MispSandbox, azure: AzureSandbox
+) -> None:
     """A 503 is normally retried; past the deadline the reply so far is final (no second request)."""
-    settings = load_settings(write_config(tmp_path, misp_stub(), azure))
+    settings = load_settings(write_config(tmp_path, misp, azure))
     ws = settings.ms_auth[0]
     deadline = Deadline(None)
     sender = AzureSender(
@@ -173,8 +175,3 @@ def test_the_sender_sends_no_retry_once_the_run_is_stopping(tmp_path: Path, azur
 
     assert reply.status == 503 and reply.attempts == 1
     assert sum(1 for r in azure.sentinel.requests if r.path.endswith(":upload")) == 1
-
-
-def misp_stub() -> MispSandbox:
-    """A MISP that is never asked anything (the sender test needs only Sentinel's settings)."""
-    return MispSandbox(url="https://misp.invalid", key="k" * 40, app=None, ca_path=Path(__file__))  # type: ignore[arg-type]
