@@ -53,6 +53,29 @@ bench: $(STAMP)
 	$(BIN)/python bench/convert.py
 	$(BIN)/python bench/upload_throughput.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/state_tables.py
 
 clean:
 	rm -rf .venv .venv-3.* .mypy_cache .ruff_cache .pytest_cache
+
+# Azurite (Microsoft's Azure Storage emulator, pinned in tools/azurite/) for the Table-state and Function
+# tests, installed into .tools/azurite when missing; without node/npm it says why and those tests skip.
+.PHONY: azurite
+azurite:
+	@tools/azurite/install.sh
+
+pytest: azurite
+
+# The Azure Function's deployable zip, dist/misp2sentinel-function.zip (tools/function_zip.py): the app and
+# misp_bridge, dependencies left to Azure's remote build; BUNDLE=1 [FUNCTION_PYTHON=3.11] bundles Linux
+# wheels in .python_packages instead. docs/azure-function.md says how to deploy either.
+FUNCTION_PYTHON ?= 3.11
+.PHONY: function-zip
+function-zip: $(STAMP)
+	$(BIN)/python tools/function_zip.py $(if $(BUNDLE),--bundle --python $(FUNCTION_PYTHON))
+
+# mypy --strict on the Function App's entry point and its zip builder too (outside the package).
+.PHONY: typecheck-function
+typecheck: typecheck-function
+typecheck-function: $(STAMP)
+	$(BIN)/mypy azure_function/function_app.py tools/function_zip.py

@@ -12,7 +12,8 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     ├── StateError                   the sync's state file cannot be used
     ├── OutputFileError              a file the sync writes on request cannot be written
     ├── LockHeld                     another run holds a lock
-    │   └── RunLockHeld              ... the sync's run lock, for the whole wait
+    │   ├── RunLockHeld              ... the sync's run lock, for the whole wait
+    │   └── RunLeaseHeld             ... the state table's run lease (the Function), for the whole wait
     ├── SpoolError                   the plugin's spool cannot be written or read
     ├── TriageDataError              the plugin's packaged or custom triage data is wrong
     │   ├── RulesError               ... a rules file
@@ -35,8 +36,9 @@ exit code follows from the branch an error belongs to (see the tables in each CL
     │   ├── ManagementError          the management (ARM) API refused a request
     │   └── SentinelUnavailable      unreachable or still failing after the retries
     │       └── ManagementUnavailable
-    └── KeyVaultError                a Key Vault secret could not be read
-        └── KeyVaultUnavailable      ... because the vault or Entra ID could not be reached
+    ├── KeyVaultError                a Key Vault secret could not be read
+    │   └── KeyVaultUnavailable      ... because the vault or Entra ID could not be reached
+    └── FunctionRunFailed            an Azure Function invocation ended in error (the host marks it failed)
 """
 
 from __future__ import annotations
@@ -110,6 +112,21 @@ class RunLockHeld(LockHeld):
         holder = f"process {pid}" if pid is not None else "another process"
         super().__init__(
             f"Another sync run ({holder}) holds the lock on the state file {state_file}; "
+            f"waited {waited:g} s, try again when it has finished."
+        )
+
+
+class RunLeaseHeld(LockHeld):
+    """The run lease on the state table stayed taken for the whole wait; names the table, the holder
+    and until when the lease runs unless its holder renews it."""
+
+    def __init__(self, where: str, holder: str, until: str, waited: float) -> None:
+        self.where = where
+        self.holder = holder
+        self.until = until
+        self.waited = waited
+        super().__init__(
+            f"Another sync run ({holder}) holds the lease on {where} until {until} unless it renews it; "
             f"waited {waited:g} s, try again when it has finished."
         )
 
@@ -303,3 +320,8 @@ class KeyVaultError(BridgeError):
 
 class KeyVaultUnavailable(KeyVaultError):
     """Key Vault or its Entra ID token endpoint is unreachable or kept failing (worth retrying later)."""
+
+
+class FunctionRunFailed(BridgeError):
+    """An invocation of the Azure Function ended in error; the message is the one line already logged.
+    Raised to the Functions host so that the invocation counts as failed."""

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.azure",
     "tests.fixtures.keyvault",
     "tests.fixtures.realmisp",
+    "tests.fixtures.azurite",
 ]
 
 MISP_EVENTS = SAMPLE_EVENTS

@@ -12,7 +12,9 @@
 - 401: the token is renewed once and the request sent again at once; a second 401 is the caller's;
 - a 200 the caller's `check` does not recognise as the API's answer (a proxy's HTML page, a reply cut
   short) counts as no answer: retried with back-off like a dropped connection, never taken as success;
-- an untrusted TLS certificate raises AzureTlsError at once: retrying cannot fix it.
+- an untrusted TLS certificate raises AzureTlsError at once: retrying cannot fix it;
+- once the caller's `stop()` says the run is stopping (its time budget is spent), no request is sent
+  AGAIN: the reply so far is final, so a run near its deadline never waits out a back-off.
 
 What the final answer means (accepted, refused, which advice) is for each API's client to decide: the
 sender returns a `Reply` with the last response (or, when the network never answered, the reason).
@@ -33,7 +35,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_result
 
 from misp_bridge.azure.ratelimit import SlidingWindow
 from misp_bridge.errors import AzureTlsError
@@ -163,6 +165,7 @@ class AzureSender:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter
@@ -174,6 +177,7 @@ class AzureSender:
         self._session = session or requests.Session()
         self._sleep = sleep
         self._clock = clock
+        self._stop = stop
         self.stats = SenderStats()
 
     def close(self) -> None:
@@ -191,7 +195,7 @@ class AzureSender:
         `check` says why a 200 is not the API's answer (None when it is)."""
         call = _Call(url, json.dumps(dict(body)), observe, check)
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.policy.max_attempts)),
+            stop=self._give_up,
             wait=self._wait,
             retry=retry_if_result(self._worth_retrying),
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
@@ -204,8 +208,17 @@ class AzureSender:
 
     # -- one attempt ---------------------------------------------------------------------------------
 
+    def _give_up(self, state: RetryCallState) -> bool:
+        """No further attempt: the policy's are used up, or the caller's run is stopping."""
+        if state.attempt_number >= max(1, self.policy.max_attempts):
+            return True
+        return self._stop is not None and self._stop()
+
     def _attempt(self, call: _Call) -> Reply:
         self.limiter.acquire()
+        if call.attempts and self._stop is not None and self._stop():
+            # A 429 pause may have outlasted the run's budget: this retry is not sent.
+            return Reply(None, call.attempts, call.throttled, "not sent again: the run is stopping")
         token = self.tokens.token(refresh=call.refresh)
         call.refresh = False
         call.attempts += 1

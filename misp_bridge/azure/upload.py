@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +78,11 @@ class BatchResult:
     error: str | None = None
     attempts: int = 0
     throttled: int = 0
+    unsent: bool = False  # never sent: the run was stopping (every object is in failed)
+
+
+# Why a batch queued when the run stopped taking work was not sent (it stays pending for the next run).
+NOT_SENT = "not sent: the run is stopping"
 
 
 def reply_problem(response: requests.Response) -> str | None:
@@ -141,6 +146,7 @@ class SentinelUploader:
         sourcesystem: str,
         legacy: bool = False,
         response_log: Path | None = None,
+        stopping: Callable[[], bool] | None = None,
     ) -> None:
         self.sender = sender
         self.url = url
@@ -149,6 +155,7 @@ class SentinelUploader:
         self._sourcesystem = sourcesystem
         self._response_log = response_log
         self._log_lock = threading.Lock()
+        self._stopping = stopping
         self.stopped: WorkspaceRefused | None = None
 
     @property
@@ -170,6 +177,11 @@ class SentinelUploader:
         """Deliver one batch (<= 100 objects). Raises WorkspaceRefused when the workspace must stop."""
         if self.stopped is not None:
             raise self.stopped
+        if self._stopping is not None and self._stopping():
+            # Queued behind the requests in flight when the run's deadline passed: kept, not sent.
+            return BatchResult(
+                objects, failed=tuple(_stix_id(o) for o in objects), error=NOT_SENT, unsent=True
+            )
         try:
             reply = self.sender.post(
                 self.url,

@@ -1,5 +1,7 @@
 """check-config.py: everything wrong with a configuration, in one run, before anything is deployed.
 
+`--function-settings PATH` checks an Azure Function's settings instead (checkconfig/function.py).
+
 Lifecycle: the offline checks come first (checkconfig/offline.py), all listed at once; then, unless
 `--offline` or an offline error leaves nothing usable to test, the network probes (checkconfig/probes.py)
 in the order the sync itself needs them: Key Vault (it may supply the secrets), MISP, then Entra ID and
@@ -13,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from misp_bridge.checkconfig.function import function_report
 from misp_bridge.checkconfig.offline import offline_checks
 from misp_bridge.checkconfig.probes import probe_all
 from misp_bridge.checkconfig.report import Finding, Report
@@ -51,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         "Never uploads anything. Exit 0: usable; 1: warnings only; 2: errors.",
     )
     parser.add_argument("--config", type=Path, default=Path("config.py"), help="default: ./config.py")
+    parser.add_argument(
+        "--function-settings",
+        type=Path,
+        metavar="PATH",
+        help="check an Azure Function's settings instead: its local.settings.json, or the output of "
+        "`az functionapp config appsettings list` (host.json is read from beside it)",
+    )
     parser.add_argument("--offline", action="store_true", help="only the offline checks; no network")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
     return parser
@@ -65,7 +75,10 @@ class Check:
     def __call__(self, args: argparse.Namespace, env: Environment) -> int:
         # No log file for a check; library warnings reach stderr through the redacting handler only.
         logs.configure(None, stderr_level=logging.ERROR, stream=env.stderr)
-        report = run_checks(args.config, offline=args.offline, env=env.env, probe=self._probe)
+        if args.function_settings is not None:
+            report = function_report(args.function_settings, offline=args.offline)
+        else:
+            report = run_checks(args.config, offline=args.offline, env=env.env, probe=self._probe)
         env.stdout.write(report.as_json() if args.json else report.as_text())
         return int(report.exit_code)
 

@@ -127,8 +127,11 @@ class Prober:
         vault_reader: Callable[..., Any] = read_secrets,
         misp_source: Callable[..., MispSource] = MispSource,
         timeout: float = PROBE_TIMEOUT,
+        vault_client_secret: bool = True,
     ) -> None:
         self.settings = settings
+        # False for a Function whose `tenants` carry their own secrets: the vault's is for one workspace.
+        self._vault_client_secret = vault_client_secret
         self._owns_session = session is None
         self._session = session or requests.Session()
         self._vault_reader = vault_reader
@@ -157,7 +160,8 @@ class Prober:
             self._add("error", "keyvault", setting, str(exc))
             return
         self.settings = self.settings.with_secrets(
-            misp_key=secrets.misp_key, client_secret=secrets.client_secret
+            misp_key=secrets.misp_key,
+            client_secret=secrets.client_secret if self._vault_client_secret else None,
         )
         self._add(
             "ok",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -52,7 +52,7 @@ from misp_bridge.config.readers import (
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
 from misp_bridge.output.redact import register_secret
 
-__all__ = ["KNOWN_SETTINGS", "inspect_config", "load_settings"]
+__all__ = ["KNOWN_SETTINGS", "inspect_config", "inspect_values", "load_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,22 @@ def inspect_config(
     from_file = dict(found)
     raw = dict(found)
     _apply_env(raw, env)
+    checks = (lambda values: _file_checks(path, from_file, values, c)) if check_files else None
+    constants_path = find_constants(path.parent, PROJECT_DIR)
+    return inspect_values(raw, c, config_path=path, constants_path=constants_path, after=checks)
+
+
+def inspect_values(
+    raw: Mapping[str, Any],
+    c: Collector,
+    *,
+    config_path: Path,
+    constants_path: Path | None,
+    after: Callable[[Mapping[str, Any]], None] | None = None,
+) -> tuple[Settings | None, list[Issue]]:
+    """Checks raw values under config.py's names (a config.py's globals, or app settings already read
+    into Python values) into Settings plus every Issue, as inspect_config does; `after(values)` adds
+    checks of the converted values. Issues are recorded in `c` (its source names them). Never raises."""
     for name in raw:
         if name not in KNOWN_SETTINGS:
             c.warning(name, f"is not a known setting{suggest(name, KNOWN_SETTINGS)}")
@@ -210,18 +226,17 @@ def inspect_config(
             "ms_check_if_exist_in_sentinel",
             "needs subscription_id, resourceGroupName and workspaceName in every ms_auth workspace",
         )
-    if check_files:
-        _file_checks(path, from_file, values, c)
+    if after is not None:
+        after(values)
 
     issues = list(c.issues)
-    constants_path = find_constants(path.parent, PROJECT_DIR)
     tables = read_constants(constants_path, PROJECT_DIR, issues)
     if any(issue.severity == "error" for issue in issues):
         return None, issues
     values["misp_event_filters"] = MappingProxyType(values["misp_event_filters"])
     values["days_to_expire_mapping"] = MappingProxyType(values["days_to_expire_mapping"])
     settings = Settings(
-        ms_auth=tuple(spaces), **values, **tables, config_path=path, constants_path=constants_path
+        ms_auth=tuple(spaces), **values, **tables, config_path=config_path, constants_path=constants_path
     )
     return settings, issues
 

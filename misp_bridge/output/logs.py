@@ -7,7 +7,9 @@ PyMISP's own records (it logs whole request bodies on a 5xx) and Python warnings
 InsecureRequestWarning, a library's DeprecationWarning: `warnings` would print them on stderr) go
 to the log file only, masked and cut short: stderr keeps the tools' own one-line messages.
 `file_only` writes a record to the log file alone: a traceback that must not reach stderr, or a line
-stderr already got in another form.
+stderr already got in another form. `configure_host` is for a host that collects the root logger's
+records itself (the Azure Functions worker sends them to Application Insights): the package's records
+reach it masked, one line each, and no file is written.
 """
 
 from __future__ import annotations
@@ -100,6 +102,30 @@ def configure(
             logger.addHandler(file_handler)
     _route_libraries(file_handler)
     logging.captureWarnings(True)
+    return logger
+
+
+class _ToRoot(logging.Handler):
+    """Hands each record, once masked by this handler's filter, to the root logger's handlers."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for handler in logging.getLogger().handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def configure_host(*, verbose: bool = False, logger_name: str = PACKAGE_LOGGER) -> logging.Logger:
+    """Logging inside a host that collects the root logger's records (see the module docstring)."""
+    logger = logging.getLogger(logger_name)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False  # every record goes through the masking handler, never around it
+    forward = _ToRoot()
+    forward.addFilter(RedactingFilter())
+    logger.addHandler(forward)
+    _route_libraries(forward)
     return logger
 
 

@@ -3,6 +3,7 @@
 The body loads the settings, builds the run (misp_bridge/sync/wiring.py), holds the state lock, syncs,
 runs the clean-up passes the flags ask for, records the run and prints the summary: on stderr and in
 the log, and as JSON on stdout with `--json`. Errors become exit codes through SYNC_EXIT_FOR.
+`run_and_record` (sync, clean-up, run log, outcome) is what the Azure Function runs too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from misp_bridge.cli import Command, Environment, exit_code_for, run_command
@@ -21,7 +22,7 @@ from misp_bridge.output import logs
 from misp_bridge.output.redact import redact
 from misp_bridge.sync.command import LockedRun
 from misp_bridge.sync.context import CleanupResult, ContextFactory, RunContext
-from misp_bridge.sync.pipeline import finalize_summary, run_sync
+from misp_bridge.sync.pipeline import finalize_summary, note_stop, run_sync
 from misp_bridge.sync.wiring import CLEANUP_PASSES, LOCK_WAIT, build_context
 
 log = logging.getLogger("misp_bridge.sync")
@@ -64,32 +65,77 @@ def parser() -> argparse.ArgumentParser:
         "--config", metavar="PATH", default="config.py", help="settings file (default ./config.py)"
     )
     p.add_argument("--dry-run", action="store_true", help="convert and compare, but upload nothing")
+    p.add_argument(
+        "--budget",
+        metavar="SECONDS",
+        type=_budget,
+        help="stop taking new work after SECONDS; what is left is kept for the next run (exit 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.add_argument("--verbose", action="store_true", help="debug lines in the log and on stderr")
     return p
 
 
+# A budget shorter than this leaves no time to do anything; longer than a week is a typo.
+MIN_BUDGET, MAX_BUDGET = 1.0, 7 * 86_400.0
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not MIN_BUDGET <= value <= MAX_BUDGET:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be {MIN_BUDGET:g} to {MAX_BUDGET:g} seconds, got {text}")
+    return value
+
+
 class Sync(LockedRun):
     """The body of script.py."""
+
+    def budget(self, args: argparse.Namespace) -> float | None:
+        return float(args.budget) if args.budget is not None else None
 
     def locked(self, ctx: RunContext, args: argparse.Namespace, env: Environment) -> int:
         return int(_locked_run(ctx, args, env))
 
 
 def _locked_run(ctx: RunContext, args: argparse.Namespace, env: Environment) -> SyncExit:
-    run_id = None if ctx.dry_run else ctx.state.start_run("sync")
-    failure: BridgeError | None = None
-    problems: list[str] = []
     bar = _progress(args, env)
+    chosen = [name for name in CLEANUP_FLAGS if getattr(args, name)]
     try:
-        run_sync(ctx, event_uuid=args.uuid, progress=bar.update if bar is not None else None)
-        problems = _cleanups(ctx, args)
-    except BridgeError as exc:
-        failure = exc
+        code, failure = run_and_record(
+            ctx, event_uuid=args.uuid, cleanups=chosen, progress=bar.update if bar is not None else None
+        )
     finally:
         if bar is not None:
             bar.close()
+    _report(ctx, args, env)
+    if failure is not None:
+        raise failure
+    return code
+
+
+def run_and_record(
+    ctx: RunContext,
+    *,
+    event_uuid: str | None = None,
+    cleanups: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+    kind: str = "sync",
+) -> tuple[SyncExit, BridgeError | None]:
+    """One run under the caller's lock: sync, the clean-up passes named (CLEANUP_FLAGS keys), the
+    run log entry; returns the exit code and the error that ended the run (None when none did)."""
+    run_id = None if ctx.dry_run else ctx.state.start_run(kind)
+    failure: BridgeError | None = None
+    problems: list[str] = []
+    try:
+        run_sync(ctx, event_uuid=event_uuid, progress=progress)
+        problems = _cleanups(ctx, set(cleanups), event_uuid)
+    except BridgeError as exc:
+        failure = exc
+    note_stop(ctx)
     finalize_summary(ctx)
     code = (
         SyncExit(exit_code_for(failure, SYNC_EXIT_FOR, SyncExit.FAILURES))
@@ -98,10 +144,7 @@ def _locked_run(ctx: RunContext, args: argparse.Namespace, env: Environment) -> 
     )
     if run_id is not None:
         ctx.state.finish_run(run_id, ctx.summary.as_dict(), int(code))
-    _report(ctx, args, env)
-    if failure is not None:
-        raise failure
-    return code
+    return code, failure
 
 
 def _progress(args: argparse.Namespace, env: Environment) -> Any:
@@ -113,13 +156,17 @@ def _progress(args: argparse.Namespace, env: Environment) -> Any:
     return tqdm(unit="event", desc="MISP events", file=env.stderr, leave=False)
 
 
-def _cleanups(ctx: RunContext, args: argparse.Namespace) -> list[str]:
-    """Run the clean-up passes the flags ask for; returns the problems met, one sentence each."""
+def _cleanups(ctx: RunContext, chosen: set[str], event_uuid: str | None) -> list[str]:
+    """Run the clean-up passes chosen, in CLEANUP_FLAGS order; returns the problems met, one sentence
+    each. A run past its deadline starts none (the next run does them)."""
     problems: list[str] = []
     for name, flag in CLEANUP_FLAGS.items():
-        if not getattr(args, name):
+        if name not in chosen:
             continue
-        result: CleanupResult = ctx.cleanups[name](ctx, args.uuid)
+        if ctx.deadline.passed():
+            log.warning("%s skipped: %s; the next run does it", flag, ctx.deadline.reason)
+            continue
+        result: CleanupResult = ctx.cleanups[name](ctx, event_uuid)
         if result.would_revoke:
             log.warning("%s: dry run, would revoke %d indicators", flag, len(result.would_revoke))
         problems.extend(f"{flag}: {error}" for error in result.errors)
@@ -134,7 +181,8 @@ def _outcome(ctx: RunContext, problems: list[str]) -> SyncExit:
         return SyncExit.SENTINEL
     labels = [target.label for target in ctx.targets]
     unfinished = any(summary.get(label, key) for label in labels for key in ("pending", "rejected"))
-    return SyncExit.FAILURES if unfinished or problems else SyncExit.OK
+    stopped = summary.stopped is not None  # cut by its deadline: the next run has work left
+    return SyncExit.FAILURES if unfinished or problems or stopped else SyncExit.OK
 
 
 def _report(ctx: RunContext, args: argparse.Namespace, env: Environment) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from misp_bridge.cli import Environment
 from misp_bridge.config import Settings
 from misp_bridge.sync.context import ContextFactory, RunContext
+from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.wiring import LOCK_WAIT, build_context, load_run_settings
 
 
@@ -25,12 +26,14 @@ class LockedRun:
 
     def __call__(self, args: argparse.Namespace, env: Environment) -> int:
         self.check_arguments(args)
+        # The budget counts from here: reading settings and Key Vault are part of the run.
+        deadline = Deadline(self.budget(args), env.monotonic)
         settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
         refused = self.refuse(args, settings, env)
         if refused is not None:
             return refused
         dry_run = bool(args.dry_run or settings.dry_run)
-        ctx = self._context_factory(settings, dry_run=dry_run, sleep=env.sleep)
+        ctx = self._context_factory(settings, dry_run=dry_run, sleep=env.sleep, deadline=deadline)
         try:
             with ctx.state.lock(wait=self._lock_wait, sleep=env.sleep):
                 return int(self.locked(ctx, args, env))
@@ -39,6 +42,10 @@ class LockedRun:
 
     def check_arguments(self, args: argparse.Namespace) -> None:
         """Raise UsageError for arguments argparse cannot judge alone (before any file is read)."""
+
+    def budget(self, args: argparse.Namespace) -> float | None:
+        """Seconds after which the run stops taking new work (counted from here), or None."""
+        return None
 
     def refuse(self, args: argparse.Namespace, settings: Settings, env: Environment) -> int | None:
         """An exit code that stops the command before the run is built, or None to go on."""

@@ -2,8 +2,9 @@
 
 These are plain records; `misp_bridge.sync.wiring.build_context` builds them from Settings. Everything a
 run calls that a test may want to replace is a field here and handed in, never patched in afterwards:
-the existing-ids lookup (`ms_check_if_exist_in_sentinel`), the clean-up passes the flags ask for, and
-the record of what this run has revoked already.
+the existing-ids lookup (`ms_check_if_exist_in_sentinel`), the clean-up passes the flags ask for, the
+record of what this run has revoked already, and the run's deadline (deadline.py: when it stops taking
+new work). The state is any StateStore (state/protocol.py): a SQLite file or an Azure table.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from misp_bridge.azure.token import TokenProvider
 from misp_bridge.azure.upload import SentinelUploader
 from misp_bridge.config import Settings, Workspace
 from misp_bridge.sync.convert import ConvertOptions
+from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.misp_source import MispSource
-from misp_bridge.sync.state import State
+from misp_bridge.sync.state import StateStore
 from misp_bridge.sync.summary import Summary
 
 
@@ -87,7 +89,7 @@ class RunContext:
     """Everything one run uses; frozen, but its parts (state, summary, revoked) are live objects."""
 
     settings: Settings
-    state: State
+    state: StateStore
     misp: MispSource
     targets: tuple[WorkspaceTarget, ...]
     options: ConvertOptions
@@ -96,6 +98,7 @@ class RunContext:
     existing_ids: ExistingIds | None = None  # set when ms_check_if_exist_in_sentinel is on
     cleanups: Mapping[str, CleanupPass] = field(default_factory=dict)  # flag name -> pass
     revoked: RevokedInRun = field(default_factory=RevokedInRun)
+    deadline: Deadline = field(default_factory=Deadline)  # no budget unless one is handed in
     now: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
     parsed_indicators_path: Path | None = None

@@ -8,7 +8,10 @@ retries -> `add_pending` for the next run (revocations too: they are retried lik
 Sentinel refuses because its id was revoked goes out again, in the same run, under the id of the
 indicator's next generation (docs/mapping.md "Ids").
 `drain()` (and leaving the `with` block) sends the partial batch and waits until every batch is answered.
-After Sentinel refuses the workspace, whatever is still put is kept pending without sending.
+After Sentinel refuses the workspace, whatever is still put is kept pending without sending. Once the
+run's deadline passes (`RunContext.deadline`), nothing new is sent either: items put, batches still
+queued and batches the uploader had not started are kept pending (an item that came from the pending
+queue simply stays there); batches on the wire are answered and recorded as usual.
 A dry run only counts what would go.
 """
 
@@ -44,6 +47,7 @@ class UploadTotals:
     revoked: int = 0
     rejected: int = 0
     failed: int = 0
+    deferred: int = 0  # kept pending unsent because the run was stopping
     would_upload: int = 0
     refused: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -82,6 +86,9 @@ class UploadFeed:
         self._inflight: dict[int, tuple[list[Mapping[str, Any]], list[Indicator]]] = {}
         self._lock = threading.Lock()
         self._again: list[Indicator] = []  # refused as revoked: to send under their next generation
+        self._held: list[Indicator] = []  # put after the deadline: kept pending in bulk
+        self._from_pending: set[str] = set()  # ids put from the pending queue (they are kept already)
+        self._reported = 0  # deferred items already logged
         self.totals = UploadTotals()
 
     # -- the caller's side ---------------------------------------------------------------------------
@@ -111,6 +118,16 @@ class UploadFeed:
             if not from_pending:  # a pending one is already kept
                 self._keep_pending([item])
             return
+        if self._ctx.deadline.passed():
+            if not from_pending:
+                self._held.append(item)
+                if len(self._held) >= self._size:
+                    self._park(self._held)
+                    self._held = []
+            return
+        if from_pending:
+            with self._lock:
+                self._from_pending.add(item.stix_id)
         self._buffer.append(item)
         if len(self._buffer) >= self._size:
             self._send(self._buffer)
@@ -120,6 +137,9 @@ class UploadFeed:
         """Send the partial batch and wait until every batch has its answer recorded; what Sentinel
         refused as revoked goes out again under its next generation's id, until none is left."""
         while True:
+            if self._held:
+                held, self._held = self._held, []
+                self._park(held)
             if self._buffer:
                 batch, self._buffer = self._buffer, []
                 if self.refused is not None:
@@ -137,11 +157,15 @@ class UploadFeed:
             with self._lock:
                 again, self._again = self._again, []
             if not again:
+                self._report_deferred()
                 return
             for item in again:
                 self.put(item)
 
     def _send(self, items: list[Indicator]) -> None:
+        if self._ctx.deadline.passed():
+            self._park(items)
+            return
         if self._thread is None:
             self._ended = False
             self._queue = queue.Queue(maxsize=max(2, self._workers))
@@ -170,6 +194,9 @@ class UploadFeed:
                 self._ended = True  # a second reader (after a crash) must not wait for another one
                 return
             items: list[Indicator] = entry  # type: ignore[assignment]
+            if self._ctx.deadline.passed():
+                self._park(items)  # queued, never started: kept for the next run
+                continue
             bodies = [item.body for item in items]
             with self._lock:
                 self._inflight[id(bodies)] = (bodies, items)
@@ -210,6 +237,11 @@ class UploadFeed:
             raise
 
     def _record_items(self, result: BatchResult, items: list[Indicator]) -> None:
+        if result.unsent:  # the uploader did not start it: the run was stopping
+            self._park(items)
+            if self._on_batch is not None:
+                self._on_batch(items, [])
+            return
         by_id = {item.stix_id: item for item in items}
         delivered = [by_id[stix_id] for stix_id in result.delivered if stix_id in by_id]
         done: list[Indicator] = []
@@ -295,6 +327,25 @@ class UploadFeed:
             state.record_rejected(key, [(item, message) for item in stuck])
             self.totals.rejected += len(stuck)
             self._ctx.summary.count(label, "rejected", len(stuck))
+
+    def _park(self, items: Sequence[Indicator]) -> None:
+        """Keep unsent items pending because the run is stopping; those from the queue stay as they are."""
+        with self._lock:
+            fresh = [item for item in items if item.stix_id not in self._from_pending]
+            self.totals.deferred += len(items)
+        if fresh:
+            self._ctx.state.add_pending(self._target.key, fresh)
+
+    def _report_deferred(self) -> None:
+        with self._lock:
+            deferred = self.totals.deferred - self._reported
+            self._reported = self.totals.deferred
+        if deferred:
+            log.info(
+                "workspace %s: %d indicators not sent because the run is stopping; kept for the next run",
+                self._target.label,
+                deferred,
+            )
 
     def _keep_pending(self, items: Sequence[Indicator]) -> None:
         self._ctx.state.add_pending(self._target.key, items)

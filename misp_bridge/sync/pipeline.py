@@ -11,6 +11,11 @@ one MISP page plus the queued and in-flight batches, whatever the size of MISP.
 A workspace Sentinel refuses (403, 404, no token) stops alone: what it still had to send is kept
 pending in the state for the next run. A dry run converts and classifies but sends nothing and writes
 no state.
+
+When the run's deadline passes (`RunContext.deadline`: a time budget, or the state lease lost), it stops
+taking new work: no further pending item is put, no further MISP event is read, and what is converted
+but not sent is kept pending by the feeds; batches already sent are answered and recorded. The next
+run sends the pending items first and reads MISP again, so nothing is lost and nothing sent twice.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from misp_bridge.sync.feed import UploadFeed, UploadTotals
 from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.summary import Summary
 
-__all__ = ["finalize_summary", "run_sync", "upload_indicators"]
+__all__ = ["finalize_summary", "note_stop", "run_sync", "upload_indicators"]
 
 log = logging.getLogger("misp_bridge.sync")
 
@@ -71,6 +76,8 @@ class _Run:
             feed = feeds[target.key]
             count = 0
             for pending in self.ctx.state.pending(target.key):
+                if self.ctx.deadline.passed():
+                    break  # the rest stays pending as it is
                 feed.put(pending.indicator, from_pending=True)
                 count += 1
             if count:
@@ -84,6 +91,9 @@ class _Run:
         """Convert MISP events and yield their indicators about CLASSIFY_CHUNK at a time."""
         page: list[Indicator] = []
         for event in self.ctx.misp.events(self.ctx.settings.misp_event_filters, uuid=event_uuid):
+            if self.ctx.deadline.passed():
+                # The events not read yet are read again by the next run (its filters still match them).
+                break
             self.summary.total("events")
             if self.ctx.settings.write_parsed_eventid:
                 log.info("parsing MISP event id %s (uuid %s)", event.get("id"), event.get("uuid"))
@@ -186,8 +196,23 @@ def run_sync(
         for page in run.pages(event_uuid, parsed):
             run.dispatch(page, feeds)
     # Leaving the stack closed every feed: all batches are answered and recorded by now.
+    note_stop(ctx)
     finalize_summary(ctx)
     return ctx.summary
+
+
+def note_stop(ctx: RunContext) -> None:
+    """When the deadline cut the run short: say so once, in the log and the summary."""
+    reason = ctx.deadline.reason
+    if reason is None or ctx.summary.stopped is not None:
+        return
+    ctx.summary.stop(reason)
+    log.warning(
+        "%s: the run stopped taking new work after %.0f s; what it could not send is kept pending and "
+        "the next run goes on from there",
+        reason,
+        ctx.deadline.elapsed(),
+    )
 
 
 def _private_text(path: Path) -> IO[str]:

@@ -30,6 +30,7 @@ class Summary:
         self._skipped: dict[str, int] = {}
         self._workspaces: dict[str, dict[str, int]] = {}
         self._errors: dict[str, str] = {}
+        self._stopped: str | None = None
         self.dry_run = False
 
     def add_workspace(self, label: str) -> None:
@@ -61,6 +62,17 @@ class Summary:
         """Why a workspace stopped (the first reason is kept)."""
         with self._lock:
             self._errors.setdefault(workspace, message)
+
+    def stop(self, reason: str) -> None:
+        """The run stopped taking new work before it was done (its time budget); the first reason stays."""
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = reason
+
+    @property
+    def stopped(self) -> str | None:
+        with self._lock:
+            return self._stopped
 
     def get(self, workspace: str, key: str) -> int:
         with self._lock:
@@ -97,6 +109,7 @@ class Summary:
                     for label, counters in self._workspaces.items()
                 },
                 "elapsed_seconds": elapsed,
+                **({"stopped": self._stopped} if self._stopped is not None else {}),
             }
 
     def render(self) -> str:
@@ -120,4 +133,6 @@ class Summary:
             lines.append(f"  workspace {label}: " + ", ".join(shown + extra))
             if "error" in counters:
                 lines.append(f"    stopped: {counters['error']}")
+        if "stopped" in data:
+            lines.append(f"  stopped early: {data['stopped']}; the next run goes on from here")
         return "\n".join(lines)

@@ -28,8 +28,9 @@ from misp_bridge.output import logs
 from misp_bridge.sync import cleanup, lookup
 from misp_bridge.sync.context import CleanupPass, ExistingIds, RunContext, WorkspaceTarget, utc_now
 from misp_bridge.sync.convert import options_from_settings
+from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.misp_source import MispSource
-from misp_bridge.sync.state import State
+from misp_bridge.sync.state import State, StateStore
 from misp_bridge.sync.summary import Summary
 
 log = logging.getLogger("misp_bridge.sync")
@@ -119,6 +120,7 @@ def _target(
     response_log: Path | None,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    deadline: Deadline,
 ) -> WorkspaceTarget:
     tokens = token_provider(settings, ws, sleep=sleep)
 
@@ -131,6 +133,8 @@ def _target(
             timeout=settings.ms_timeout,
             sleep=sleep,
             clock=clock,
+            # Uploads stop retrying once the run stops taking work; a clean-up's queries finish.
+            stop=deadline.passed if api == "upload" else None,
         )
 
     base = settings.ms_upload_base_url if ws.new_upload_api else settings.ms_legacy_upload_base_url
@@ -141,6 +145,7 @@ def _target(
         sourcesystem=settings.sourcesystem,
         legacy=not ws.new_upload_api,
         response_log=response_log,
+        stopping=deadline.passed,
     )
     management = None
     if ws.has_management:
@@ -157,7 +162,7 @@ def build_context(
     settings: Settings,
     *,
     dry_run: bool,
-    state: State | None = None,
+    state: StateStore | None = None,
     misp: MispSource | None = None,
     summary: Summary | None = None,
     existing_ids: ExistingIds | None = lookup.existing_ids,
@@ -166,9 +171,14 @@ def build_context(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     window_seconds: float = WINDOW_SECONDS,
+    budget: float | None = None,
+    deadline: Deadline | None = None,
 ) -> RunContext:
-    """Build the run's objects from settings; opens the state file (StateError) but no network yet."""
+    """Build the run's objects from settings; opens the state file (StateError) unless a state is
+    handed in, but no network yet. The run stops taking new work at `deadline` (made here from
+    `budget` seconds when not handed in; None: no limit)."""
     dry_run = dry_run or settings.dry_run
+    deadline = deadline or Deadline(budget, monotonic)
     summary = summary or Summary(clock=monotonic)
     summary.dry_run = dry_run
     owned_state = state is None
@@ -179,7 +189,15 @@ def build_context(
     targets = []
     for ws in settings.ms_auth:
         targets.append(
-            _target(settings, ws, limiters, response_log=response_log, clock=monotonic, sleep=sleep)
+            _target(
+                settings,
+                ws,
+                limiters,
+                response_log=response_log,
+                clock=monotonic,
+                sleep=sleep,
+                deadline=deadline,
+            )
         )
         summary.add_workspace(ws.label)
     return RunContext(
@@ -192,6 +210,7 @@ def build_context(
         summary=summary,
         existing_ids=existing_ids if settings.ms_check_if_exist_in_sentinel else None,
         cleanups=cleanups,
+        deadline=deadline,
         now=now,
         sleep=sleep,
         parsed_indicators_path=beside / PARSED_INDICATORS_FILE if settings.write_parsed_indicators else None,

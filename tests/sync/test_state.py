@@ -1,23 +1,33 @@
-"""The sync's SQLite state: classification, pending queue, revocation, runs, the run lock, bad files."""
+"""The sync's state: classification, pending queue, revocation, runs; the run lock and bad files.
+
+Every test taking `state` (or `open_state`) runs against both backends of the StateStore interface: the
+SQLite file and the Azure table (TableState, against Azurite: tests/fixtures/azurite.py). Tests of what
+only one backend has (SQL statements, the file lock, schema migrations, the lease) say so in their name
+or live in test_state_tables.py.
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from misp_bridge.errors import LockHeld, StateError
 from misp_bridge.sync.indicator import Indicator
+from misp_bridge.sync.state import StateStore, table_file, table_records, tables
 from misp_bridge.sync.state import store as state_module
 from misp_bridge.sync.state.store import IN_CHUNK, SCHEMA_VERSION, Pending, State
+from misp_bridge.sync.state.tables import TableState
 from tests.fakes import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,10 +40,48 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+OpenState = Callable[[], StateStore]
+
+
+@pytest.fixture(params=["sqlite", "table"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def state(tmp_path: Path, clock: FakeClock) -> Iterator[State]:
+def open_state(backend: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest) -> OpenState:
+    """Opens the state of this test (the same file or table each time) with the test's clock."""
+    if backend == "sqlite":
+        return lambda: State.open(tmp_path / "sub" / "state.db", clock=clock)
+    target = request.getfixturevalue("table_target")
+    return lambda: TableState.open(target, clock=clock)
+
+
+@pytest.fixture
+def state(open_state: OpenState) -> Iterator[StateStore]:
+    with open_state() as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_state(tmp_path: Path, clock: FakeClock) -> Iterator[State]:
     with State.open(tmp_path / "sub" / "state.db", clock=clock) as opened:
         yield opened
+
+
+def page_size(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Both backends' page size for the streaming iterators."""
+    monkeypatch.setattr(state_module, "PAGE_SIZE", n)
+    monkeypatch.setattr(table_file, "PAGE_SIZE", n)
+
+
+def queries(statements: list[str], backend: str, what: str) -> int:
+    """How many page reads of `what` ("pending" or "indicators") a trace shows, per backend."""
+    if backend == "sqlite":
+        head = {"pending": "SELECT seq", "indicators": "SELECT stix_id, attribute_uuid"}[what]
+        return sum(1 for s in statements if s.startswith(head))
+    prefix = {"pending": "'q-'", "indicators": "'i-'"}[what]
+    return sum(1 for s in statements if s.startswith("GET") and prefix in unquote(s))
 
 
 def sid(n: int) -> str:
@@ -87,7 +135,7 @@ def pend(n: int, body_tag: str = "v1") -> Indicator:
         ),
     ],
 )
-def test_classify(state: State, setup: list[tuple[str, str]], asked_hash: str, expected: str) -> None:
+def test_classify(state: StateStore, setup: list[tuple[str, str]], asked_hash: str, expected: str) -> None:
     actions = {
         "delivered": lambda h: state.record_delivered(WS, [ind(sid(1), h, "attr-1", "event-1", None)]),
         "rejected": lambda h: state.record_rejected(WS, [(ind(sid(1), h, "attr-1"), "bad pattern")]),
@@ -98,14 +146,15 @@ def test_classify(state: State, setup: list[tuple[str, str]], asked_hash: str, e
     assert state.classify(WS, [(sid(1), asked_hash)]) == {sid(1): expected}
 
 
-def test_classify_mixed_batch(state: State) -> None:
+def test_classify_mixed_batch(state: StateStore) -> None:
     state.record_delivered(WS, [ind(sid(1), "a", "attr-1", "e", None), ind(sid(2), "b", "attr-2", "e", None)])
     state.record_rejected(WS, [(ind(sid(3), "c", "attr-3"), "pattern is not valid")])
     got = state.classify(WS, [(sid(1), "a"), (sid(2), "B"), (sid(3), "c"), (sid(4), "d")])
     assert got == {sid(1): "unchanged", sid(2): "changed", sid(3): "rejected", sid(4): "new"}
 
 
-def test_classify_50000_in_chunked_queries(state: State) -> None:
+def test_sqlite_classify_50000_in_chunked_queries(sqlite_state: State) -> None:
+    state = sqlite_state
     delivered = [ind(sid(n), f"h{n}", f"attr-{n}", "e", None) for n in range(0, 50_000, 2)]
     state.record_delivered(WS, delivered)
     statements: list[str] = []
@@ -122,7 +171,7 @@ def test_classify_50000_in_chunked_queries(state: State) -> None:
 # -- pending ----------------------------------------------------------------------------------------
 
 
-def test_pending_round_trip_oldest_first_and_attempts(state: State, clock: FakeClock) -> None:
+def test_pending_round_trip_oldest_first_and_attempts(state: StateStore, clock: FakeClock) -> None:
     state.add_pending(WS, [pend(3), pend(1)])
     clock.now += 60
     state.add_pending(WS, [pend(2), pend(3, "v2")])  # 3 fails again with a newer body
@@ -133,7 +182,7 @@ def test_pending_round_trip_oldest_first_and_attempts(state: State, clock: FakeC
     assert state.pending_count(WS) == 3
 
 
-def test_delivery_and_rejection_clear_pending(state: State) -> None:
+def test_delivery_and_rejection_clear_pending(state: StateStore) -> None:
     state.add_pending(WS, [pend(1), pend(2), pend(3), pend(4)])
     state.record_delivered(WS, [ind(sid(1), "hash-1-v1", "attr-1", "event-1", None)])
     state.record_rejected(WS, [(ind(sid(2), "hash-2-v1", "attr-2"), "unknown pattern type")])
@@ -143,26 +192,26 @@ def test_delivery_and_rejection_clear_pending(state: State) -> None:
 
 
 def test_pending_streams_in_pages_while_the_loop_writes(
-    state: State, monkeypatch: pytest.MonkeyPatch
+    state: StateStore, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(state_module, "PAGE_SIZE", 3)
+    page_size(monkeypatch, 3)
     state.add_pending(WS, [pend(n) for n in range(10)])
     statements: list[str] = []
-    state.set_trace(statements.append)
+    state.set_trace(statements.append)  # type: ignore[attr-defined]
     seen = []
     for pending in state.pending(WS):
         seen.append(pending.indicator.stix_id)
         state.record_delivered(WS, [pending.indicator])
-    state.set_trace(None)
+    state.set_trace(None)  # type: ignore[attr-defined]
     assert seen == [sid(n) for n in range(10)]
-    assert sum(1 for s in statements if s.startswith("SELECT seq")) == 4  # pages of 3, 3, 3, 1
+    assert queries(statements, backend, "pending") == 4  # pages of 3, 3, 3, 1
     assert state.pending_count(WS) == 0
 
 
 # -- workspaces -------------------------------------------------------------------------------------
 
 
-def test_workspaces_are_isolated(state: State) -> None:
+def test_workspaces_are_isolated(state: StateStore) -> None:
     state.record_delivered(WS, [ind(sid(1), "h", "attr-1", "e", None)])
     state.add_pending(WS, [pend(2)])
     assert state.classify(OTHER_WS, [(sid(1), "h")]) == {sid(1): "new"}
@@ -176,7 +225,7 @@ def test_workspaces_are_isolated(state: State) -> None:
     assert state.classify(WS, [(sid(1), "h")]) == {sid(1): "unchanged"}
 
 
-def test_is_empty_counts_pending_too(state: State) -> None:
+def test_is_empty_counts_pending_too(state: StateStore) -> None:
     assert state.is_empty(WS)
     state.add_pending(WS, [pend(1)])
     assert not state.is_empty(WS)
@@ -185,7 +234,7 @@ def test_is_empty_counts_pending_too(state: State) -> None:
 # -- uploaded ids, revocation, expiry ---------------------------------------------------------------
 
 
-def test_uploaded_for_attributes_and_revoked(state: State) -> None:
+def test_uploaded_for_attributes_and_revoked(state: StateStore) -> None:
     state.record_delivered(
         WS,
         [
@@ -206,15 +255,16 @@ def test_uploaded_for_attributes_and_revoked(state: State) -> None:
     assert [row[0] for row in state.uploaded_body_ids(WS)] == [sid(2)]
 
 
-def test_uploaded_for_attributes_batches_many(state: State) -> None:
-    n = IN_CHUNK * 2 + 5
+def test_uploaded_for_attributes_batches_many(state: StateStore, backend: str) -> None:
+    # Past the SQLite IN-list chunk; past the Table transaction size (two entities per indicator).
+    n = IN_CHUNK * 2 + 5 if backend == "sqlite" else tables.r.BATCH + 5
     state.record_delivered(WS, [ind(sid(i), "h", f"attr-{i}", "e", None) for i in range(n)])
     got = state.uploaded_for_attributes(WS, [f"attr-{i}" for i in range(n)])
     assert len(got) == n
     assert got["attr-7"] == [sid(7)]
 
 
-def test_revoke_drops_a_pending_upload(state: State) -> None:
+def test_revoke_drops_a_pending_upload(state: StateStore) -> None:
     state.record_delivered(WS, [ind(sid(1), "h1", "attr-1", "e", None)])
     state.add_pending(WS, [pend(1, "v2")])
     state.record_revoked(WS, [sid(1)])
@@ -233,7 +283,7 @@ def test_revoke_drops_a_pending_upload(state: State) -> None:
         pytest.param("2000-01-01T00:00:00Z", set(), id="nothing-expired"),
     ],
 )
-def test_expired_query(state: State, cutoff: str, expected: set[int]) -> None:
+def test_expired_query(state: StateStore, cutoff: str, expected: set[int]) -> None:
     state.record_delivered(
         WS,
         [
@@ -246,8 +296,8 @@ def test_expired_query(state: State, cutoff: str, expected: set[int]) -> None:
     assert {int(row[0][-12:]) for row in state.uploaded_body_ids(WS, expired_before=cutoff)} == expected
 
 
-def test_uploaded_body_ids_by_event_and_paged(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module, "PAGE_SIZE", 4)
+def test_uploaded_body_ids_by_event_and_paged(state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    page_size(monkeypatch, 4)
     state.record_delivered(WS, [ind(sid(n), "h", f"a{n}", f"e{n % 2}", None) for n in range(11)])
     rows = list(state.uploaded_body_ids(WS, event_uuid="e1"))
     assert rows == [(sid(n), f"a{n}", "e1") for n in range(1, 11, 2)]
@@ -260,7 +310,7 @@ def test_uploaded_body_ids_by_event_and_paged(state: State, monkeypatch: pytest.
     assert list(state.uploaded_body_ids(WS)) == []
 
 
-def test_bad_valid_until_is_a_state_error(state: State) -> None:
+def test_bad_valid_until_is_a_state_error(state: StateStore) -> None:
     with pytest.raises(StateError, match=r"^The time 'next tuesday' is not an ISO 8601 date and time\.$"):
         state.record_delivered(WS, [ind(sid(1), "h", "a", "e", "next tuesday")])
     assert state.is_empty(WS)  # the whole call was rolled back
@@ -269,7 +319,7 @@ def test_bad_valid_until_is_a_state_error(state: State) -> None:
 # -- runs -------------------------------------------------------------------------------------------
 
 
-def test_runs_log(state: State, clock: FakeClock) -> None:
+def test_runs_log(state: StateStore, clock: FakeClock) -> None:
     first = state.start_run("sync")
     clock.now += 90
     state.finish_run(first, {"uploaded": 5, "per_workspace": {WS: 5}}, 0)
@@ -289,28 +339,36 @@ def test_runs_log(state: State, clock: FakeClock) -> None:
     assert len(state.last_runs(1)) == 1
 
 
-def test_runs_log_is_pruned(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_log_is_pruned(state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_module, "RUNS_KEPT", 3)
+    monkeypatch.setattr(table_records, "RUNS_KEPT", 3)
     ids = [state.start_run("sync") for _ in range(6)]
     assert [r["id"] for r in state.last_runs(100)] == ids[:-4:-1]
 
 
-def test_finish_unknown_run(state: State) -> None:
-    with pytest.raises(StateError, match=r"^Run 99 is not in the state file .*state\.db\.$"):
+def test_finish_unknown_run(state: StateStore) -> None:
+    with pytest.raises(StateError, match=rf"^Run 99 is not in {re.escape(state.where)}\.$"):
         state.finish_run(99, {}, 0)
+    assert re.fullmatch(
+        r"the state (file .*state\.db|table t[0-9a-f]{20} at http://127\.0\.0\.1:\d+/\w+)", state.where
+    )
 
 
 # -- persistence, threads, size ---------------------------------------------------------------------
 
 
-def test_reopen_keeps_data_and_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with State.open(path) as first:
+def test_reopen_keeps_data(open_state: OpenState) -> None:
+    with open_state() as first:
         first.record_delivered(WS, [ind(sid(1), "h", "a", "e", None)])
         first.add_pending(WS, [pend(2)])
-    with State.open(path) as second:
+    with open_state() as second:
         assert second.classify(WS, [(sid(1), "h")]) == {sid(1): "unchanged"}
         assert [p.indicator.body for p in second.pending(WS)] == [pend(2).body]
+
+
+def test_sqlite_reopen_keeps_schema_version_and_mode(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    State.open(path).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -318,9 +376,11 @@ def test_reopen_keeps_data_and_schema_version(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_worker_threads_share_one_state(state: State) -> None:
+def test_worker_threads_share_one_state(state: StateStore, backend: str) -> None:
+    each = 50 if backend == "sqlite" else 8  # every call is a few requests to Azurite
+
     def work(worker: int) -> None:
-        for n in range(50):
+        for n in range(each):
             i = worker * 1000 + n
             state.add_pending(WS, [pend(i)])
             state.record_delivered(WS, [ind(sid(i), f"h{i}", f"a{i}", "e", None)])
@@ -330,7 +390,7 @@ def test_worker_threads_share_one_state(state: State) -> None:
         t.start()
     for t in threads:
         t.join()
-    ids = [sid(w * 1000 + n) for w in range(6) for n in range(50)]
+    ids = [sid(w * 1000 + n) for w in range(6) for n in range(each)]
     assert state.known_ids(WS, ids) == set(ids)
     assert state.pending_count(WS) == 0
 
@@ -373,7 +433,7 @@ def test_delivered_rows_stay_small(tmp_path: Path) -> None:
         pytest.param("indicator--not-a-uuid", "5f1e2d3c-aaaa-4bbb-8ccc-0123456789ab\n", "x", id="not-uuids"),
     ],
 )
-def test_ids_come_back_exactly(state: State, stix_id: str, attribute_uuid: str, event_uuid: str) -> None:
+def test_ids_come_back_exactly(state: StateStore, stix_id: str, attribute_uuid: str, event_uuid: str) -> None:
     state.record_delivered(WS, [ind(stix_id, "h", attribute_uuid, event_uuid, None)])
     assert state.classify(WS, [(stix_id, "h")]) == {stix_id: "unchanged"}
     assert state.known_ids(WS, [stix_id]) == {stix_id}
@@ -434,8 +494,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_closed_state_is_a_state_error(tmp_path: Path) -> None:
-    st = State.open(tmp_path / "state.db")
+def test_closed_state_is_a_state_error(open_state: OpenState) -> None:
+    st = open_state()
     st.close()
     with pytest.raises(StateError, match=r"could not be read"):
         st.pending_count(WS)
@@ -517,7 +577,8 @@ def test_lock_released_when_the_body_raises(tmp_path: Path) -> None:
             pass
 
 
-def test_failed_write_rolls_back_and_state_stays_usable(state: State) -> None:
+def test_sqlite_failed_write_rolls_back_and_state_stays_usable(sqlite_state: State) -> None:
+    state = sqlite_state
     state.add_pending(WS, [pend(1)])
     # A database-level failure on the second row of a batch (a trigger stands in for a full disk).
     raw = sqlite3.connect(state.path)
@@ -552,7 +613,7 @@ def test_generation_ids_are_deterministic_and_generation_0_keeps_the_old_id() ->
     assert generation_id(sid(1), 1) != generation_id(sid(2), 1)
 
 
-def test_next_generation_is_recorded_and_current_follows_it(state: State) -> None:
+def test_next_generation_is_recorded_and_current_follows_it(state: StateStore) -> None:
     first = ind(sid(1), "h1", "attr-1", "event-1")
     other = ind(sid(2), "h2", "attr-2", "event-1")
     assert state.current(WS, [first, other]) == [first, other]
@@ -572,7 +633,7 @@ def test_next_generation_is_recorded_and_current_follows_it(state: State) -> Non
     assert state.generations(WS, [sid(1)]) == {sid(1): 2} and again.base == sid(1)
 
 
-def test_generations_stop_at_the_maximum(state: State, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generations_stop_at_the_maximum(state: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
     from misp_bridge.sync.state import revocation
 
     monkeypatch.setattr(revocation, "MAX_GENERATION", 2)
@@ -583,20 +644,20 @@ def test_generations_stop_at_the_maximum(state: State, monkeypatch: pytest.Monke
     assert moved == [] and stuck == [item]
 
 
-def test_pending_keeps_the_generation_0_id(state: State) -> None:
+def test_pending_keeps_the_generation_0_id(state: StateStore) -> None:
     (moved,), _ = state.next_generation(WS, [ind(sid(1), "h1", "attr-1")])
     state.add_pending(WS, [moved])
     [pending] = list(state.pending(WS))
     assert pending.indicator.stix_id == moved.stix_id and pending.indicator.base == sid(1)
 
 
-def test_record_revoked_remembers_ids_the_state_never_saw(state: State) -> None:
+def test_record_revoked_remembers_ids_the_state_never_saw(state: StateStore) -> None:
     state.record_revoked(WS, [ind(sid(7), "h7", "attr-7", "event-7")])
     assert state.classify(WS, [(sid(7), "h7")]) == {sid(7): "revoked"}
     assert state.uploaded_for_attributes(WS, ["attr-7"]) == {}
 
 
-def test_marks(state: State) -> None:
+def test_marks(state: StateStore) -> None:
     assert state.mark(WS, "expiry_pass") is None
     state.set_mark(WS, "expiry_pass", 12.5)
     state.set_mark(WS, "expiry_pass", 13.5)

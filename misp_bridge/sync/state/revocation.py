@@ -20,6 +20,31 @@ from misp_bridge.sync.state.sqlite import SqliteFile
 MAX_GENERATION = 100
 
 
+def in_current(items: Sequence[Indicator], found: dict[str, int]) -> list[Indicator]:
+    """The items under the id of their current generation (`found`: generation-0 id -> generation)."""
+    return [item.with_id(generation_id(item.base, found.get(item.base, 0))) for item in items]
+
+
+def plan_next(
+    items: Sequence[Indicator], found: dict[str, int]
+) -> tuple[list[Indicator], list[Indicator], list[tuple[Indicator, int]]]:
+    """(moved to their next generation, stuck at MAX_GENERATION, (item, new generation) to record);
+    an id listed twice moves twice, as two revocations in a row would."""
+    found = dict(found)
+    moved: list[Indicator] = []
+    stuck: list[Indicator] = []
+    raised: list[tuple[Indicator, int]] = []
+    for item in items:
+        generation = found.get(item.base, 0) + 1
+        if generation > MAX_GENERATION:
+            stuck.append(item)
+            continue
+        found[item.base] = generation
+        moved.append(item.with_id(generation_id(item.base, generation)))
+        raised.append((item, generation))
+    return moved, stuck, raised
+
+
 class RevocationRecords(SqliteFile):
     """Generations and marks (a mixin of State)."""
 
@@ -36,8 +61,7 @@ class RevocationRecords(SqliteFile):
 
     def current(self, workspace: str, items: Sequence[Indicator]) -> list[Indicator]:
         """The items under the id of their current generation in this workspace."""
-        found = self.generations(workspace, [item.base for item in items])
-        return [item.with_id(generation_id(item.base, found.get(item.base, 0))) for item in items]
+        return in_current(items, self.generations(workspace, [item.base for item in items]))
 
     def next_generation(
         self, workspace: str, items: Sequence[Indicator], *, persist: bool = True
@@ -45,18 +69,12 @@ class RevocationRecords(SqliteFile):
         """(items under the id of their next generation, items already at MAX_GENERATION). `persist`
         False (a dry run) computes the ids without writing them."""
         found = self.generations(workspace, [item.base for item in items])
-        moved: list[Indicator] = []
-        stuck: list[Indicator] = []
-        rows = []
+        moved, stuck, raised = plan_next(items, found)
         now = self._clock()
-        for item in items:
-            generation = found.get(item.base, 0) + 1
-            if generation > MAX_GENERATION:
-                stuck.append(item)
-                continue
-            found[item.base] = generation
-            moved.append(item.with_id(generation_id(item.base, generation)))
-            rows.append((pack_id(item.base), generation, pack_uuid(item.attribute_uuid), now))
+        rows = [
+            (pack_id(item.base), generation, pack_uuid(item.attribute_uuid), now)
+            for item, generation in raised
+        ]
         if persist and rows:
             with self._write() as conn:
                 ws = self._ws(conn, workspace, create=True)

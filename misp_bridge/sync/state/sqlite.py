@@ -91,6 +91,10 @@ class SqliteFile:
             raise
         return cls(path, conn, clock)
 
+    @property
+    def where(self) -> str:
+        return f"the state file {self.path}"
+
     def close(self) -> None:
         with self._mutex:
             self._conn.close()

@@ -16,17 +16,15 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from misp_bridge.errors import StateError
 from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.state.codec import digest, pack_id, pack_uuid, to_epoch, to_iso, unpack_id, unpack_uuid
+from misp_bridge.sync.state.protocol import Pending, Status, status_of
 from misp_bridge.sync.state.revocation import RevocationRecords
 from misp_bridge.sync.state.schema import SCHEMA_VERSION
 from misp_bridge.sync.state.sqlite import IN_CHUNK
-
-Status = Literal["new", "changed", "unchanged", "rejected", "revoked"]
 
 # Rows fetched per page by the streaming iterators: bounded memory, few round trips.
 PAGE_SIZE = 500
@@ -34,27 +32,6 @@ PAGE_SIZE = 500
 _MESSAGE_MAX = 500
 # The run log is for "what happened lately", not an archive.
 RUNS_KEPT = 1000
-
-
-@dataclass(frozen=True)
-class Pending:
-    """An indicator that could not be delivered (transient failure), kept with its body to be resent,
-    and how many sends of it have failed so far."""
-
-    indicator: Indicator
-    attempts: int
-
-
-def _status(content_hash: bytes, delivered: bytes | None, rejected: bytes | None, revoked: int) -> Status:
-    # Revocation is final: an indicator MISP still offers under a revoked id must come back under the
-    # id of its next generation (the caller asks next_generation for it).
-    if revoked:
-        return "revoked"
-    if delivered == content_hash:
-        return "unchanged"
-    if rejected == content_hash:
-        return "rejected"
-    return "changed"
 
 
 class State(RevocationRecords):
@@ -76,7 +53,7 @@ class State(RevocationRecords):
         result: dict[str, Status] = {}
         for stix_id, content_hash in items:
             row = found.get(pack_id(stix_id))
-            result[stix_id] = "new" if row is None else _status(digest(content_hash), *row)
+            result[stix_id] = "new" if row is None else status_of(digest(content_hash), *row)
         return result
 
     def record_delivered(self, workspace: str, items: Sequence[Indicator]) -> None:
