@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,7 @@ class Command:
     examples: tuple[str, ...] = ()
     exit_codes: Mapping[int, str] = field(default_factory=dict)
     notes: str = ""
+    requirements: str = "requirements.txt"  # what to install when a Python module is missing
 
 
 def epilog(command: Command, prog: str) -> str:
@@ -101,7 +103,7 @@ def epilog(command: Command, prog: str) -> str:
         rows = "\n".join(f"  {code}  {meaning}" for code, meaning in sorted(command.exit_codes.items()))
         parts.append("exit codes:\n" + rows)
     if command.notes:
-        parts.append(command.notes)
+        parts.append(textwrap.fill(command.notes, width=100))
     return "\n\n".join(parts)
 
 
@@ -115,16 +117,14 @@ def build_parser(command: Command, prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def missing_module(exc: ModuleNotFoundError) -> str:
+def missing_module(exc: ModuleNotFoundError, requirements: str = "requirements.txt") -> str:
     """One sentence for a Python module that is not installed: which one, for which Python, what to do."""
     name = (exc.name or str(exc)).split(".")[0]
     package = PIP_NAMES.get(name, name)
+    python = f"{sys.executable} (Python {sys.version_info.major}.{sys.version_info.minor})"
     return (
-        f"the Python module '{name}' is not installed for {sys.executable} (Python "
-        f"{sys.version_info.major}.{sys.version_info.minor}); install it with "
-        f"{sys.executable} -m pip install {package}, or the requirements file of this tool "
-        "(requirements.txt, or requirements-plugin.txt for pandora_to_misp.py), or run the tool with "
-        "the Python of the virtual environment that has them"
+        f"{python} has no module '{name}' (pip package {package}); install {requirements} into a "
+        "virtual environment and run the tool with that environment's python"
     )
 
 
@@ -177,7 +177,7 @@ def _run_body(command: Command, prog: str, args: argparse.Namespace, env: Enviro
         return command.unexpected_code
     except ModuleNotFoundError as exc:  # an install that lacks a dependency: say which, not a traceback
         logs.file_only(log, "a Python module is missing", exc)
-        env.stderr.write(f"{prog}: error: {clean(missing_module(exc))}\n")
+        env.stderr.write(f"{prog}: error: {clean(missing_module(exc, command.requirements))}\n")
         return command.usage_code
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a message
         logs.file_only(log, "unexpected error", exc)
