@@ -12,7 +12,8 @@
 - 401: the token is renewed once and the request sent again at once; a second 401 is the caller's;
 - a 200 the caller's `check` does not recognise as the API's answer (a proxy's HTML page, a reply cut
   short) counts as no answer: retried with back-off like a dropped connection, never taken as success;
-- an untrusted TLS certificate raises AzureTlsError at once: retrying cannot fix it.
+- a TLS certificate checked and refused raises AzureTlsError at once (retrying cannot fix it); a
+  handshake cut short is retried like a dropped connection.
 
 What the final answer means (accepted, refused, which advice) is for each API's client to decide: the
 sender returns a `Reply` with the last response (or, when the network never answered, the reason).
@@ -36,7 +37,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt
 
 from misp_bridge.azure.ratelimit import SlidingWindow
-from misp_bridge.errors import AzureTlsError
+from misp_bridge.errors import AzureTlsError, untrusted_certificate
 
 log = logging.getLogger("misp_bridge.azure")
 
@@ -219,8 +220,11 @@ class AzureSender:
             response = self._session.post(
                 call.url, data=call.body, headers=headers, verify=self._verify, timeout=self._timeout
             )
-        except requests.exceptions.SSLError:
-            raise AzureTlsError(urlsplit(call.url).hostname or call.url, self._ca_setting) from None
+        except requests.exceptions.SSLError as exc:
+            refused = untrusted_certificate(exc)
+            if refused is None:  # the handshake was cut short (a proxy, a reset): worth another try
+                return Reply(None, call.attempts, call.throttled, "the TLS handshake was cut short")
+            raise AzureTlsError(urlsplit(call.url).netloc or call.url, self._ca_setting, refused[1]) from None
         except requests.Timeout:
             return Reply(None, call.attempts, call.throttled, "timed out")
         except requests.ConnectionError:

@@ -152,6 +152,7 @@ class Prober:
                 url,
                 authority_host=vault_authority(self.settings.ms_authority_host),
                 timeout=min(self._timeout, 10.0),
+                ca_bundle=str(self.settings.ms_ca_bundle) if self.settings.ms_ca_bundle else None,
             )
         except BridgeError as exc:
             self._add("error", "keyvault", setting, str(exc))

@@ -227,6 +227,10 @@ def load_run_settings(config: Path | None, env: Environment, *, verbose: bool = 
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     vault = settings.vault_url
     if vault:
-        secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host, env.env))
+        secrets = read_secrets(
+            vault,
+            authority_host=vault_authority(settings.ms_authority_host, env.env),
+            ca_bundle=str(settings.ms_ca_bundle) if settings.ms_ca_bundle else None,
+        )
         settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)
     return settings
