@@ -265,10 +265,10 @@ class _Server(ThreadingHTTPServer):
 class Server:
     """Runs one App over HTTPS on 127.0.0.1 in a background thread."""
 
-    def __init__(self, app: App, ca: SandboxCA, port: int = 0) -> None:
+    def __init__(self, app: App, ca: SandboxCA, port: int = 0, context: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.ca = ca
-        self._httpd = _Server(app, ca.server_context(), port)
+        self._httpd = _Server(app, context or ca.server_context(), port)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

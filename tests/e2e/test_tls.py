@@ -8,7 +8,9 @@ same emulator object behind it); the tools trust only the session's sandbox CA.
 
 from __future__ import annotations
 
+import datetime
 import io
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +37,10 @@ def rogue_ca(tmp_path_factory: pytest.TempPathFactory) -> SandboxCA:
 
 
 @contextmanager
-def untrusted(app: App, ca: SandboxCA) -> Iterator[str]:
-    """The same emulator behind a certificate of a CA the tools do not trust; yields its URL."""
-    server = Server(app, ca).start()
+def untrusted(app: App, ca: SandboxCA, context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """The same emulator behind a certificate of a CA the tools do not trust (or another certificate
+    of the trusted one, `context`); yields its URL."""
+    server = Server(app, ca, context=context).start()
     try:
         yield server.url
     finally:
@@ -154,3 +157,42 @@ def test_key_vault_through_azure_core(
     assert_named(err, url, "ms_ca_bundle")
     assert checked == 2
     assert_named(out, url, "ms_ca_bundle")
+
+
+@pytest.mark.parametrize(
+    ("names", "expired", "advice"),
+    [
+        (("misp.example.org",), False, "the certificate is made out to another name: check the URL"),
+        (
+            (),
+            True,
+            "the server's certificate has expired: it must be renewed (or this host's clock is wrong)",
+        ),
+    ],
+    ids=["wrong-name", "expired"],
+)
+def test_a_wrong_certificate_gets_its_own_advice(
+    tmp_path: Path,
+    misp: MispSandbox,
+    azure: AzureSandbox,
+    sandbox_ca: SandboxCA,
+    names: tuple[str, ...],
+    expired: bool,
+    advice: str,
+) -> None:
+    """Setting a CA cannot fix a certificate made out to another host or one past its end date."""
+    ended = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1) if expired else None
+    context = sandbox_ca.other_context(*names, not_after=ended)
+    with (
+        untrusted(misp.app, sandbox_ca, context) as misp_url,
+        untrusted(azure.sentinel, sandbox_ca, context) as url,
+    ):
+        config = write_config(tmp_path, misp, azure, misp_domain=misp_url)
+        code, _, err = run(sync_main, "--config", str(config), "--no-progress")
+        config = write_config(tmp_path, misp, azure, ms_management_base_url=url)
+        deleted, _, delete_err = run(delete_main, "--config", str(config), "--all", "--dry-run")
+    assert code == 3
+    assert_named(err, misp_url, advice.split(":", maxsplit=1)[0])
+    assert advice in err and "misp_verifycert" not in err
+    assert deleted == 4
+    assert advice in delete_err and "ms_ca_bundle" not in delete_err
