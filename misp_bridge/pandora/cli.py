@@ -20,7 +20,6 @@ import ipaddress
 import json
 import logging
 import os
-import pwd
 import stat
 import sys
 import warnings
@@ -35,6 +34,7 @@ from misp_bridge.output.redact import register_secret
 from misp_bridge.pandora.assemble import RulesCache, assemble
 from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS
 from misp_bridge.pandora.intake import RECOVER, read_argv
+from misp_bridge.pandora.places import LOG_NAME, default_spool_dir, log_file_for, state_dir, usable_spools
 from misp_bridge.pandora.publish import (
     MispGateway,
     Sender,
@@ -48,11 +48,6 @@ from misp_bridge.pandora.spool import AlertFields, Held, Spool, SpoolRecord, nor
 from misp_bridge.pandora.watchdog import Budget, Signals, Terminated
 
 PROG = "pandora_to_misp.py"
-ROOT = Path(__file__).resolve().parents[2]  # where pandora_to_misp.py sits, beside the package
-SYSTEM_SPOOL = Path("/var/spool/pandora_to_misp")
-SYSTEM_LOG = Path("/var/log/pandora/pandora_to_misp.log")
-LOG_NAME = "pandora_to_misp.log"
-STATE_NAME = "pandora_to_misp"
 KEY_ENV = "MISP_KEY"
 PANDORA_KILL = 15.0  # Pandora's global_alert_timeout
 
@@ -143,7 +138,7 @@ def _tags(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     spool = default_spool_dir()
-    log_file = _log_file(spool, None)
+    log_file = log_file_for(spool, None)
     parser = _Parser(prog=PROG, description="Turn a Pandora FMS alert into a triaged MISP event.")
     add = parser.add_argument
     add("-u", "--url", help="MISP URL, e.g. https://misp.example.org (required unless --dry-run)")
@@ -180,57 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--insecure", action="store_true", help="do not verify MISP's certificate (logged)")
     add("--log-file", type=Path, metavar="PATH", help=f"the plugin's log file (default here: {log_file})")
     return parser
-
-
-# --- where things go ------------------------------------------------------------------------------
-
-
-def default_spool_dir() -> Path:
-    """spool/ beside pandora_to_misp.py when it can be written there, else the system spool (always
-    for an installed package, whose directory is not the plugin's to write in)."""
-    if not (ROOT / "pandora_to_misp.py").is_file():
-        return SYSTEM_SPOOL
-    beside = ROOT / "spool"
-    usable = beside if beside.is_dir() else ROOT
-    return beside if os.access(usable, os.W_OK) else SYSTEM_SPOOL
-
-
-def state_dir(env: Mapping[str, str]) -> Path | None:
-    """The running user's own state directory ($XDG_STATE_HOME or ~/.local/state)/pandora_to_misp."""
-    base = env.get("XDG_STATE_HOME", "").strip()
-    if base and Path(base).is_absolute():
-        return Path(base) / STATE_NAME
-    home = env.get("HOME", "").strip()
-    if not home:
-        try:
-            home = pwd.getpwuid(os.geteuid()).pw_dir
-        except KeyError:
-            return None
-    return Path(home) / ".local" / "state" / STATE_NAME if home else None
-
-
-def _log_file(spool_dir: Path, given: Path | None) -> Path:
-    if given is not None:
-        return given
-    return SYSTEM_LOG if spool_dir == SYSTEM_SPOOL else spool_dir.parent / LOG_NAME
-
-
-def _spools(configured: Path, env: Environment) -> tuple[list[Spool], list[str]]:
-    """The spools this run may use, the configured one first, and why one was left out."""
-    found: list[Spool] = []
-    problems: list[str] = []
-    fallback = state_dir(env.env)
-    for directory in (configured, None if fallback is None else fallback / "spool"):
-        if directory is None or any(s.directory == directory for s in found):
-            continue
-        spool = Spool(directory, clock=env.clock)
-        try:
-            spool.ensure()
-        except SpoolError as exc:
-            problems.append(str(exc))
-            continue
-        found.append(spool)
-    return found, problems
 
 
 # --- the arguments ----------------------------------------------------------------------------------
@@ -306,7 +250,7 @@ Ahead = tuple[Spool, Held, SpoolRecord]  # the run's own alert, written ahead an
 def run(args: argparse.Namespace, env: Environment) -> int:
     """The body of pandora_to_misp.py, once the arguments are read."""
     if args.recovery:
-        logs.configure(_log_file(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
+        logs.configure(log_file_for(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
         log.info("Recovery run (agent and alert name start with %s): nothing sent.", RECOVER)
         env.stdout.write(f"{PROG}: recovery run, nothing sent{_log_note()}\n")
         return PluginExit.SENT
@@ -321,7 +265,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     spool_dir = args.spool_dir or default_spool_dir()
     fallback = state_dir(env.env)
     logs.configure(
-        _log_file(spool_dir, args.log_file),
+        log_file_for(spool_dir, args.log_file),
         stream=env.stderr,
         fallback=None if fallback is None else fallback / LOG_NAME,
     )
@@ -329,7 +273,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     budget = Budget(args.timeout, env.monotonic)
     with Signals() as signals:
         with signals.hold():
-            spools, problems = _spools(spool_dir, env)
+            spools, problems = usable_spools(spool_dir, env)
             ahead = None if args.flush_spool else _write_ahead(args, spools, problems, env)
         try:
             return _send(args, env, spools, ahead, budget)
