@@ -45,6 +45,7 @@ def bin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text=True,
         timeout=600,
         check=False,
+        env=pip_env(),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return venv / "bin"
@@ -99,3 +100,10 @@ def test_installed_plugin_previews_an_alert(bin_dir: Path, tmp_path: Path) -> No
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
     assert '"value": "198.51.100.23"' in done.stdout
+
+
+def pip_env() -> dict[str, str]:
+    """pip's environment: without the sandbox CA the test session points requests at (PyPI's
+    certificate is not the sandbox's)."""
+    dropped = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k not in dropped}

@@ -62,6 +62,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         text=True,
         timeout=600,
         check=False,
+        env=pip_env(),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return venv / "bin" / "python", plugin_dir
@@ -109,3 +110,10 @@ def test_an_alert_reaches_misp_from_the_copy(
     assert [event["info"] for event in misp.app.events()] == [
         "Pandora FMS: SSH brute force on web01 from 198.51.100.23"
     ]
+
+
+def pip_env() -> dict[str, str]:
+    """pip's environment: without the sandbox CA the test session points requests at (PyPI's
+    certificate is not the sandbox's)."""
+    dropped = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k not in dropped}
