@@ -98,7 +98,9 @@ def epilog(command: Command, prog: str) -> str:
     """The text --help shows after the options: examples, exit codes, notes."""
     parts: list[str] = []
     if command.examples:
-        parts.append("examples:\n" + "\n".join(f"  {prog} {example}" for example in command.examples))
+        parts.append(
+            "examples:\n" + "\n".join(f"  {prog} {example}".rstrip() for example in command.examples)
+        )
     if command.exit_codes:
         rows = "\n".join(f"  {code}  {meaning}" for code, meaning in sorted(command.exit_codes.items()))
         parts.append("exit codes:\n" + rows)
@@ -113,6 +115,8 @@ def build_parser(command: Command, prog: str) -> argparse.ArgumentParser:
     parser.prog = prog
     parser.epilog = epilog(command, prog) or None
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the epilog's lines
+    if parser.description:  # which the raw formatter no longer wraps
+        parser.description = textwrap.fill(parser.description, width=100)
     parser.add_argument("--version", action="version", version=f"%(prog)s (misp-bridge) {__version__}")
     return parser
 

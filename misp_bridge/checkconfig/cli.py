@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--offline", action="store_true", help="only the offline checks; no network")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
     parser.add_argument(
-        "--verbose", action="store_true", help="also show each request's progress and library warnings"
+        "--verbose",
+        action="store_true",
+        help="debug lines on stderr: each check as it runs, how long it took, and the libraries' warnings",
     )
     return parser
 
@@ -83,7 +85,13 @@ class Check:
     def __call__(self, args: argparse.Namespace, env: Environment) -> int:
         # No log file for a check: its findings are the output. --verbose shows the debug lines too.
         level = logging.DEBUG if args.verbose else logging.ERROR
-        logs.configure(None, verbose=args.verbose, stderr_level=level, stream=env.stderr)
+        logs.configure(
+            None,
+            verbose=args.verbose,
+            stderr_level=level,
+            stream=env.stderr,
+            libraries_on_stderr=args.verbose,
+        )
         given = Path(args.config) if args.config is not None else None
         lookup = Lookup.here(env.command_dir)
         report = run_checks(given, offline=args.offline, env=env.env, probe=self._probe, lookup=lookup)

@@ -30,6 +30,8 @@ log = logging.getLogger("misp_bridge.delete")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="delete-from-azure.py",
+        usage="%(prog)s (--all | --older-than DAYS | --uuid EVENT) [--config PATH] [--dry-run] [--yes] "
+        "[--verbose] [--version]",
         description="Revoke indicators this tool uploaded to Microsoft Sentinel (revoked: true).",
     )
     which = p.add_mutually_exclusive_group()  # one is needed: _mode says so in words

@@ -440,3 +440,19 @@ def test_top_level_script_runs_from_any_directory(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert json.loads(done.stdout)["exit"] == 2
+
+
+def test_verbose_says_each_check_as_it_runs(
+    good: Path, run: Run, seeded: MispSandbox, azure: AzureSandbox
+) -> None:
+    """check-config had no --verbose (item 10); it now shows each probe, what it found and its time."""
+    code, output = run(good, "--verbose")
+    assert code == 0
+    lines = output.splitlines()
+    for what in ("Key Vault", "MISP", f"workspace {azure.workspace_name}"):
+        assert f"DEBUG: checking {what} ..." in lines
+        assert any(line.startswith(f"DEBUG: checked {what} in ") and " ms: " in line for line in lines), what
+    misp_line = next(line for line in lines if line.startswith("DEBUG: checked MISP in "))
+    assert misp_line.endswith(" ms: ok misp_key; ok misp_event_filters")
+    for secret in secrets_of(seeded, azure):
+        assert secret not in output
