@@ -208,8 +208,9 @@ def run_demo(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
         print(f"  {key:<26} {value:>6}  (was {before[key]})", file=out)
     print(f"  logs, state and spool are in {sandboxes.directory}", file=out)
     print(
-        "\nThe demo's sandboxes stop now. To try the tools by hand, start sandboxes that stay up (Ctrl-C "
-        f"stops them), then follow the lines they print:\n  {python()} -m sandbox --seed --dir {SERVE_DIR}",
+        "\nThe demo's sandboxes stop now. To try the tools by hand, start sandboxes that stay up\n"
+        "(Ctrl-C stops them), then follow the lines they print:\n"
+        f"  {python()} -m sandbox --seed --dir {SERVE_DIR}",
         file=out,
         flush=True,
     )
