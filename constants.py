@@ -1,11 +1,13 @@
 """Tables that shape how MISP tags and attribute types become Sentinel indicators.
 
 Edit a copy of this file to tune the sync. The loader looks for constants.py beside your config.py
-first, then beside script.py; a name you leave out keeps the value shown here. The same values are
-built into misp_bridge (misp_bridge/settings_defaults.py), so a missing file changes nothing.
+first, then in the working directory, then beside script.py; a name you leave out keeps the value shown
+here. The same values are built into misp_bridge (misp_bridge/config/defaults.py), so a missing file
+changes nothing. The original misp2sentinel's constants.py, of any version, is read as it is
+(docs/sync.md, "constants.py").
 """
 
-# Tags whose name starts with one of these prefixes are not copied into an indicator's labels.
+# Tags that hold one of these texts (anywhere, in any case) are not copied into an indicator's labels.
 # The first four are already turned into indicator properties (confidence, threat type, kill chain
 # phases, TLP marking), so repeating them as labels adds nothing. Galaxy tags (threat actors, malware,
 # ATT&CK techniques) are left out to keep labels short: remove "misp-galaxy:" to send them too.

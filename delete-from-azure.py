@@ -3,7 +3,13 @@
 
 import sys
 
-from misp_bridge.sync.delete_cli import main
+try:
+    from misp_bridge.entry import launch
+except ImportError:  # the package was not copied beside this script
+    sys.stderr.write(
+        "delete-from-azure.py: error: the misp_bridge/ package must sit beside delete-from-azure.py\n"
+    )
+    sys.exit(2)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch("delete-from-azure.py", __file__))

@@ -1,7 +1,15 @@
 #!/usr/bin/env python3
-"""Pandora FMS alert command: turn one SIEM alert into a triaged MISP event (see docs/pandora.md)."""
+"""Pandora FMS alert command: turn one SIEM alert into a triaged MISP event; see docs/pandora.md."""
 
-from misp_bridge.pandora.cli import main
+import sys
+
+try:
+    from misp_bridge.entry import launch
+except ImportError:  # the package was not copied beside this script
+    sys.stderr.write(
+        "pandora_to_misp.py: error: the misp_bridge/ package must sit beside pandora_to_misp.py\n"
+    )
+    sys.exit(2)
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(launch("pandora_to_misp.py", __file__))

@@ -2,10 +2,11 @@
 
 The folder tree is the architecture (docs/architecture.md has the whole map):
 
-    cli.py        the one runner behind every tool: arguments, exit codes, one-line errors
+    cli.py        the one runner behind every tool: arguments, --version, help epilogs, exit codes
+    entry.py      how each tool starts (top-level scripts and console scripts), a missing module said
     errors.py     every exception, grouped in one tree
     exitcodes.py  the exit codes and which error gives which
-    config/       config.py + constants.py -> frozen Settings (sync tools only)
+    config/       config.py + constants.py found (locate.py) and read -> frozen Settings (sync tools)
     output/       logging and secret redaction
     misp/         the one MISP client (PyMISP) and its error translation
     azure/        Entra ID tokens, Key Vault, and the one sender for Microsoft APIs (429, retries)

@@ -220,12 +220,15 @@ class MispKeyRefused(MispError):
 
 
 class MispTlsError(MispError):
-    """MISP's TLS certificate is not trusted; `hint` names the setting that gives the CA."""
+    """MISP's TLS certificate is not trusted; `hint` names the setting that gives the CA, `reason` is
+    what the TLS library said (an expired certificate or a wrong name gets other advice)."""
 
-    def __init__(self, url: str, hint: str) -> None:
+    def __init__(self, url: str, hint: str, reason: str = "") -> None:
         self.url = url
-        self.hint = hint
-        super().__init__(f"MISP at {url}: its TLS certificate is not trusted; {hint}.")
+        self.hint = tls_advice(reason, hint)
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"MISP at {url}: its TLS certificate is not trusted{why}; {self.hint}.")
 
 
 class MispBadReply(MispError):
@@ -268,14 +271,14 @@ class AuthError(SentinelError):
 
 
 class AzureTlsError(SentinelError):
-    """A Microsoft endpoint's TLS certificate is not trusted; names the host and the CA setting."""
+    """A Microsoft endpoint's TLS certificate is not trusted; names the host (and port) and the CA
+    setting, with what the TLS library said."""
 
-    def __init__(self, host: str, setting: str = "ms_ca_bundle") -> None:
+    def __init__(self, host: str, setting: str = "ms_ca_bundle", reason: str = "") -> None:
         self.host = host
         self.setting = setting
-        super().__init__(
-            f"the TLS certificate of {host} is not trusted; set {setting} to the CA bundle that signs it"
-        )
+        self.reason = reason
+        super().__init__(tls_sentence(host, setting, reason))
 
 
 class WorkspaceRefused(SentinelError):
@@ -285,8 +288,10 @@ class WorkspaceRefused(SentinelError):
         self.workspace = workspace
         self.status = status
         self.cause = cause
-        where = f" (HTTP {status})" if status else ""
-        super().__init__(f"Sentinel refused uploads to workspace {workspace}{where}: {cause}")
+        if status:
+            super().__init__(f"Sentinel refused uploads to workspace {workspace} (HTTP {status}): {cause}")
+        else:  # no HTTP refusal: no token, or a certificate refused on our side
+            super().__init__(f"Uploads to workspace {workspace} stopped: {cause}")
 
 
 class ManagementError(SentinelError):
@@ -325,3 +330,43 @@ class KeyVaultUnavailable(KeyVaultError):
 class FunctionRunFailed(BridgeError):
     """An invocation of the Azure Function ended in error; the message is the one line already logged.
     Raised to the Functions host so that the invocation counts as failed."""
+
+
+# --- TLS failures, recognised under whatever wraps them ----------------------------------------------
+
+_VERIFY_FAILED = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed")
+
+
+def untrusted_certificate(exc: BaseException) -> tuple[str | None, str] | None:
+    """(URL of the request, the TLS library's reason) when a certificate was checked and refused
+    somewhere under `exc` (msal, azure-core and PyMISP wrap requests' SSLError), else None. A handshake
+    cut short (a proxy or a server closing the connection) is not a refusal: None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if any(marker in text for marker in _VERIFY_FAILED):
+            reason = text.split("certificate verify failed:", 1)[-1] if "verify failed:" in text else ""
+            reason = reason.split("(_ssl.c", 1)[0].strip(" '\")(")
+            request = getattr(current, "request", None)
+            return getattr(request, "url", None), reason
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def tls_advice(reason: str, ca_hint: str) -> str:
+    """What to do about a refused certificate: the CA setting, unless the certificate itself is wrong."""
+    low = reason.lower()
+    if "expired" in low:
+        return "the server's certificate has expired: it must be renewed (or this host's clock is wrong)"
+    if "hostname mismatch" in low or "not valid for" in low:
+        return "the certificate is made out to another name: check the URL"
+    return ca_hint
+
+
+def tls_sentence(host: str, setting: str, reason: str = "") -> str:
+    """One sentence for a Microsoft endpoint whose certificate was refused."""
+    why = f" ({reason})" if reason else ""
+    advice = tls_advice(reason, f"set {setting} to the CA bundle that signs it")
+    return f"the TLS certificate of {host} is not trusted{why}; {advice}"

@@ -1,9 +1,12 @@
 """`python -m sandbox`: every emulator on loopback for a person, or `--demo` to watch both tools run.
 
-Default: start MISP, Entra ID, Sentinel and Key Vault, write DIR/config.py for script.py, print a line
-starting with "ready:" and serve until Ctrl-C or SIGTERM. `--demo`: the same, seeded, then runs
-check-config, the sync twice, and the Pandora plugin three times in this process, prints what MISP and
-Sentinel hold, and exits 0. A tool that fails is reported and the demo goes on with the next one.
+Default: start MISP, Entra ID, Sentinel and Key Vault, write DIR/config.py for script.py, print how to
+run each tool against them and a line starting with "ready:", and serve until Ctrl-C or SIGTERM.
+`--demo`: the same, seeded, in a directory of its own (sandbox-demo/ unless --dir says otherwise), then
+runs check-config, the sync twice, and the Pandora plugin three times in this process, prints what MISP
+and Sentinel hold and how to start sandboxes that stay up, and exits 0. A tool that fails is reported and
+the demo goes on with the next one. A directory a running sandbox holds is refused (exit 2): its CA,
+config.py and keyvault.env stay as they are.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -24,7 +28,19 @@ from typing import TextIO
 from misp_bridge.checkconfig.cli import main as check_config
 from misp_bridge.pandora.cli import main as plugin_main
 from misp_bridge.sync.cli import main as sync_main
-from sandbox.launcher import PORT_OFFSETS, VAULT_ENV_FILE, Sandboxes, seed, start_all, write_config
+from sandbox.launcher import (
+    MISP_KEY_FILE,
+    PORT_OFFSETS,
+    VAULT_ENV_FILE,
+    DirectoryInUse,
+    Sandboxes,
+    seed,
+    start_all,
+    write_config,
+)
+
+SERVE_DIR = Path("sandbox-run")
+DEMO_DIR = Path("sandbox-demo")
 
 
 @dataclass(frozen=True)
@@ -42,7 +58,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         description="Local HTTPS stand-ins for MISP, Entra ID, Sentinel and Key Vault (loopback only).",
     )
     add = parser.add_argument
-    add("--dir", type=Path, default=Path("sandbox-run"), help="CA, config.py, state, logs (./sandbox-run)")
+    add("--dir", type=Path, help=f"CA, config.py, state, logs (./{SERVE_DIR}; with --demo ./{DEMO_DIR})")
     add("--seed", action="store_true", help="seed MISP with the sample events (sandbox/data/misp-events)")
     add("--port-base", type=int, metavar="N", help="MISP N, Entra N+1, Sentinel N+2, Key Vault N+3")
     add("--demo", action="store_true", help="seed, run both tools against the sandboxes, then exit")
@@ -52,7 +68,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error(f"--port-base must be 1024..{65535 - len(PORT_OFFSETS)}, got {args.port_base}")
     if args.rate_window <= 0:
         parser.error(f"--rate-window must be more than 0 seconds, got {args.rate_window:g}")
-    return Options(args.dir, args.seed or args.demo, args.port_base, args.demo, args.rate_window)
+    directory = args.dir or (DEMO_DIR if args.demo else SERVE_DIR)
+    return Options(directory, args.seed or args.demo, args.port_base, args.demo, args.rate_window)
+
+
+def python() -> str:
+    """How to call this interpreter from here (.venv/bin/python after make), for lines to copy."""
+    relative = os.path.relpath(sys.executable)
+    return relative if not relative.startswith("..") else sys.executable
 
 
 def describe(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
@@ -67,11 +90,19 @@ def describe(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
     ]
     for name, value in rows:
         print(f"  {name:<10} {value}", file=out)
-    print(
-        f"Try: python script.py --config {config}\n"
-        f"     python check-config.py --config {config}\n"
-        f"  (for Key Vault through the Azure SDK: export REQUESTS_CA_BUNDLE={sandboxes.ca_path})",
-        file=out,
+
+
+def try_lines(sandboxes: Sandboxes, config: Path) -> str:
+    """Commands to run each tool against these sandboxes (while they are up)."""
+    py, directory = python(), sandboxes.directory
+    return (
+        f"Try (in another terminal, from {Path.cwd()}):\n"
+        f"  {py} check-config.py --config {config}\n"
+        f"  {py} script.py --config {config}\n"
+        f"  {py} delete-from-azure.py --config {config} --all --dry-run\n"
+        f"  {py} pandora_to_misp.py -u {sandboxes.misp_url} --key-file {directory / MISP_KEY_FILE} "
+        f"--ca-bundle {sandboxes.ca_path} --spool-dir {directory / 'spool'} "
+        '-a web01 -n "SSH brute force" -d "Failed password for root from 203.0.113.9 port 4242"'
     )
 
 
@@ -148,7 +179,20 @@ def run_step(step: Step, out: TextIO) -> None:
     print(f"--> {step.title}: exit {code}", file=out, flush=True)
 
 
+# What an earlier demo left in its directory: with the sandboxes' data gone (it lives in memory), an old
+# state file would make the first sync believe everything is in Sentinel already.
+DEMO_LEFTOVERS = ("misp2sentinel.db", "misp2sentinel.db-wal", "misp2sentinel.db-shm", "misp2sentinel.log",
+                  "pandora_to_misp.log")  # fmt: skip
+
+
+def clear_leftovers(directory: Path) -> None:
+    for name in DEMO_LEFTOVERS:
+        (directory / name).unlink(missing_ok=True)
+    shutil.rmtree(directory / "spool", ignore_errors=True)
+
+
 def run_demo(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
+    clear_leftovers(sandboxes.directory)  # the directory is ours: start_all holds its lock
     # requests (inside msal and the Azure SDK) lets these override the verify= a tool passes
     # (docs/contracts.md 3), so a machine-wide bundle in the environment would make every sandbox
     # certificate fail. Every demo request goes to the sandboxes, so trusting only their CA is safe.
@@ -162,7 +206,14 @@ def run_demo(sandboxes: Sandboxes, config: Path, out: TextIO) -> None:
     print("\n=== what the sandboxes hold ===", file=out)
     for key, value in after.items():
         print(f"  {key:<26} {value:>6}  (was {before[key]})", file=out)
-    print(f"  logs, state and spool are in {sandboxes.directory}", file=out, flush=True)
+    print(f"  logs, state and spool are in {sandboxes.directory}", file=out)
+    print(
+        "\nThe demo's sandboxes stop now. To try the tools by hand, start sandboxes that stay up\n"
+        "(Ctrl-C stops them), then follow the lines they print:\n"
+        f"  {python()} -m sandbox --seed --dir {SERVE_DIR}",
+        file=out,
+        flush=True,
+    )
 
 
 # --- entry point -------------------------------------------------------------------------------------
@@ -201,9 +252,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             if options.demo:
                 run_demo(sandboxes, config, out)
                 return 0
+            print(try_lines(sandboxes, config), file=out)
             print(f"ready: {config} (Ctrl-C to stop)", file=out, flush=True)
             while not stop.wait(0.5):
                 pass
+    except DirectoryInUse as exc:
+        print(f"python -m sandbox: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a taken --port-base, an unwritable --dir
         print(f"python -m sandbox: error: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 2

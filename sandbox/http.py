@@ -8,6 +8,7 @@ disturb the next requests: added latency, forced status codes, dropped connectio
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import socket
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.tls import SandboxCA
@@ -50,6 +51,7 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    after: Callable[[], None] | None = None  # run once the reply has been written (a Trip "answered")
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -61,6 +63,35 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 DROP = Response(status=-1)  # a handler returning this closes the connection without a reply
 
 Handler = Callable[[Request], Response]
+TripPoint = Literal["arrival", "processed", "answered"]
+
+
+@dataclass
+class Trip:
+    """Runs `action` at one request: the `nth` whose path matches `only`, when it arrives (nothing is
+    done, the connection is closed), once it is processed (the work is done, the connection is closed
+    instead of the reply) or once it is answered. A test's action kills the client process there, so
+    the product needs no test-only code path to be stopped at a precise point (docs/sandbox.md)."""
+
+    action: Callable[[], None]
+    nth: int = 1
+    only: str = ""
+    at: TripPoint = "arrival"
+    seen: int = 0
+    fired: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hit(self, path: str) -> bool:
+        """Counts a request; True for the one the trip is set on."""
+        if not re.search(self.only, path):
+            return False
+        with self._lock:
+            self.seen += 1
+            return self.seen == self.nth
+
+    def fire(self) -> None:
+        self.fired = True
+        self.action()
 
 
 @dataclass
@@ -79,6 +110,7 @@ class Faults:
     - drip: seconds between the bytes of every reply (a server that answers a byte at a time, which
       no socket read timeout catches).
     - only: if set, faults apply only to request paths matching this regex.
+    - trip: a Trip, counted on every request whatever `only` says.
     """
 
     latency: float = 0.0
@@ -90,6 +122,7 @@ class Faults:
     lost: int = 0
     drip: float = 0.0
     only: str | None = None
+    trip: Trip | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
@@ -103,6 +136,7 @@ class Faults:
             self.lost = 0
             self.drip = 0.0
             self.only = None
+            self.trip = None
 
     def take(self, path: str) -> str | int | None:
         """Return 'drop', 'html', 'truncated', a status code, or None for this request."""
@@ -159,6 +193,11 @@ class App:
     def dispatch(self, request: Request) -> Response:
         with self._log_lock:
             self.requests.append(request)
+        trip = self.faults.trip
+        tripped = trip is not None and trip.hit(request.path)
+        if tripped and trip is not None and trip.at == "arrival":
+            trip.fire()
+            return DROP
         if self.faults.latency:
             time.sleep(self.faults.latency)
         fault = self.faults.take(request.path)
@@ -169,6 +208,11 @@ class App:
         if isinstance(fault, int):
             return self.error_body(fault)
         response = self._route(request)
+        if tripped and trip is not None:
+            if trip.at == "processed":
+                trip.fire()
+                return DROP
+            response = dataclasses.replace(response, after=trip.fire)  # never mutate a shared reply
         if fault == "lost":
             return DROP
         if fault == "truncated":
@@ -226,6 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
+        if response.after is not None:
+            self.wfile.flush()
+            response.after()
 
     def _drip(self, body: bytes, seconds: float) -> None:
         """Send the reply one byte every `seconds` (the headers first, then the body)."""
@@ -265,10 +312,10 @@ class _Server(ThreadingHTTPServer):
 class Server:
     """Runs one App over HTTPS on 127.0.0.1 in a background thread."""
 
-    def __init__(self, app: App, ca: SandboxCA, port: int = 0) -> None:
+    def __init__(self, app: App, ca: SandboxCA, port: int = 0, context: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.ca = ca
-        self._httpd = _Server(app, ca.server_context(), port)
+        self._httpd = _Server(app, context or ca.server_context(), port)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

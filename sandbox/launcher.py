@@ -1,10 +1,12 @@
 """Start every emulator at once for a person (the demo, trying the tools by hand) rather than a test.
 
-`start_all` builds one CA in a directory, one Entra ID holding two app registrations (the Sentinel app,
-which holds Microsoft Sentinel Contributor on one workspace, and the identity that reads Key Vault), one
-Sentinel (upload, legacy and management APIs on one server), one Key Vault holding `MISP-Key` and
-`ClientSecret`, and one MISP. `write_config` turns the running set into a config.py that script.py,
-check-config.py and delete-from-azure.py accept as is.
+`start_all` takes the directory for itself (a lock file: a second launcher on the same directory refuses
+instead of overwriting the first one's CA, config.py and keyvault.env), builds one CA in it, one Entra ID
+holding two app registrations (the Sentinel app, which holds Microsoft Sentinel Contributor on one
+workspace, and the identity that reads Key Vault), one Sentinel (upload, legacy and management APIs on
+one server), one Key Vault holding `MISP-Key` and `ClientSecret`, and one MISP. `write_config` turns the
+running set into a config.py that script.py, check-config.py and delete-from-azure.py accept as is (and
+misp.key for the plugin's --key-file).
 
 Every identifier and secret here is a made-up sandbox value: printing or writing them leaks nothing.
 """
@@ -12,6 +14,7 @@ Every identifier and secret here is a made-up sandbox value: printing or writing
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pprint
 import socket
@@ -44,6 +47,39 @@ VAULT_CLIENT_SECRET = "sandbox-demo-vault-reader-Kp2~w"  # noqa: S105 - a sandbo
 # Each emulator's offset from --port-base, in start order (Entra first: Key Vault names it).
 PORT_OFFSETS = {"misp": 0, "entra": 1, "sentinel": 2, "keyvault": 3}
 VAULT_ENV_FILE = "keyvault.env"  # the AZURE_* variables of the identity allowed to read the vault
+MISP_KEY_FILE = "misp.key"  # the MISP key alone, for the plugin's --key-file
+LOCK_FILE = ".sandbox.lock"
+
+
+class DirectoryInUse(Exception):
+    """Another running sandbox holds the directory: its files must not be overwritten."""
+
+    def __init__(self, directory: Path, holder: str) -> None:
+        self.directory = directory
+        super().__init__(
+            f"a sandbox ({holder}) is running with {directory}; stop it, or give this one another --dir"
+        )
+
+
+@contextmanager
+def hold_directory(directory: Path) -> Iterator[None]:
+    """The directory is this launcher's until the block ends (an exclusive flock, released by the OS
+    if the process dies); DirectoryInUse when another launcher has it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
+            raise DirectoryInUse(directory, f"pid {holder}" if holder else "another process") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
 SYNTHETIC_EVENTS = (7, 20)  # events x attributes when a folder without sample events is given
 
 
@@ -120,45 +156,48 @@ def start_all(
 
     `window_seconds` scales Sentinel's 100-requests-a-minute window (a benchmark runs it in seconds).
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    ca = SandboxCA(directory)
     servers: list[Server] = []
-    try:
-        misp = MispApp(MISP_KEY)
-        servers.append(Server(misp, ca, _port(port_base, "misp")).start())
-        entra = EntraApp()
-        entra.add_client(TENANT, CLIENT_ID, CLIENT_SECRET)
-        entra.add_client(TENANT, VAULT_CLIENT_ID, VAULT_CLIENT_SECRET)
-        entra_server = Server(entra, ca, _port(port_base, "entra")).start()
-        servers.append(entra_server)
-        sentinel = SentinelApp(entra, window_seconds=window_seconds)
-        sentinel.add_workspace(
-            WORKSPACE_ID,
-            name=WORKSPACE_NAME,
-            subscription_id=SUBSCRIPTION_ID,
-            resource_group=RESOURCE_GROUP,
-            contributors={CLIENT_ID},
-        )
-        servers.append(Server(sentinel, ca, _port(port_base, "sentinel")).start())
-        vault = KeyVaultApp(entra, TENANT, entra_server.url)
-        vault.allow(VAULT_CLIENT_ID)
-        vault.set_secret("MISP-Key", MISP_KEY)
-        vault.set_secret("ClientSecret", CLIENT_SECRET)
-        servers.append(Server(vault, ca, _port(port_base, "keyvault")).start())
-        yield Sandboxes(
-            directory=directory,
-            ca_path=ca.ca_path,
-            misp_url=servers[0].url,
-            entra_url=servers[1].url,
-            sentinel_url=servers[2].url,
-            vault_url=servers[3].url,
-            misp=misp,
-            entra=entra,
-            sentinel=sentinel,
-            vault=vault,
-        )
-    finally:
-        _stop(servers)
+    with contextlib.ExitStack() as held:
+        held.enter_context(hold_directory(directory))
+        held.callback(_stop, servers)
+        yield _start(directory, servers, port_base, window_seconds)
+
+
+def _start(directory: Path, servers: list[Server], port_base: int | None, window_seconds: float) -> Sandboxes:
+    ca = SandboxCA(directory)
+    misp = MispApp(MISP_KEY)
+    servers.append(Server(misp, ca, _port(port_base, "misp")).start())
+    entra = EntraApp()
+    entra.add_client(TENANT, CLIENT_ID, CLIENT_SECRET)
+    entra.add_client(TENANT, VAULT_CLIENT_ID, VAULT_CLIENT_SECRET)
+    entra_server = Server(entra, ca, _port(port_base, "entra")).start()
+    servers.append(entra_server)
+    sentinel = SentinelApp(entra, window_seconds=window_seconds)
+    sentinel.add_workspace(
+        WORKSPACE_ID,
+        name=WORKSPACE_NAME,
+        subscription_id=SUBSCRIPTION_ID,
+        resource_group=RESOURCE_GROUP,
+        contributors={CLIENT_ID},
+    )
+    servers.append(Server(sentinel, ca, _port(port_base, "sentinel")).start())
+    vault = KeyVaultApp(entra, TENANT, entra_server.url)
+    vault.allow(VAULT_CLIENT_ID)
+    vault.set_secret("MISP-Key", MISP_KEY)
+    vault.set_secret("ClientSecret", CLIENT_SECRET)
+    servers.append(Server(vault, ca, _port(port_base, "keyvault")).start())
+    return Sandboxes(
+        directory=directory,
+        ca_path=ca.ca_path,
+        misp_url=servers[0].url,
+        entra_url=servers[1].url,
+        sentinel_url=servers[2].url,
+        vault_url=servers[3].url,
+        misp=misp,
+        entra=entra,
+        sentinel=sentinel,
+        vault=vault,
+    )
 
 
 def seed(misp: MispApp, events_dir: Path = SAMPLE_EVENTS) -> tuple[int, str]:
@@ -219,6 +258,7 @@ def write_config(sandboxes: Sandboxes) -> Path:
         lines.append(f"{name} = {pprint.pformat(value, sort_dicts=False, width=100)}")
     exports = [f"export {name}={value}" for name, value in sandboxes.vault_environ().items()]
     _write_private(sandboxes.directory / VAULT_ENV_FILE, exports)
+    _write_private(sandboxes.directory / MISP_KEY_FILE, [sandboxes.misp_key])
     return _write_private(sandboxes.directory / "config.py", lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import ssl
 import tempfile
 from pathlib import Path
@@ -26,4 +27,15 @@ class SandboxCA:
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(context)
+        return context
+
+    def other_context(self, *names: str, not_after: datetime.datetime | None = None) -> ssl.SSLContext:
+        """A server context with another certificate of this CA: other names (a certificate made out to
+        the wrong host) or an end date in the past (an expired one)."""
+        not_before = None if not_after is None else not_after - datetime.timedelta(days=30)
+        cert = self._ca.issue_cert(
+            *(names or ("127.0.0.1", "localhost")), not_before=not_before, not_after=not_after
+        )
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
         return context

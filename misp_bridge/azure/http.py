@@ -12,7 +12,8 @@
 - 401: the token is renewed once and the request sent again at once; a second 401 is the caller's;
 - a 200 the caller's `check` does not recognise as the API's answer (a proxy's HTML page, a reply cut
   short) counts as no answer: retried with back-off like a dropped connection, never taken as success;
-- an untrusted TLS certificate raises AzureTlsError at once: retrying cannot fix it;
+- a TLS certificate checked and refused raises AzureTlsError at once (retrying cannot fix it); a
+  handshake cut short is retried like a dropped connection;
 - once the caller's `stop()` says the run is stopping (its time budget is spent), no request is sent
   AGAIN: the reply so far is final, so a run near its deadline never waits out a back-off.
 
@@ -38,7 +39,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_result
 
 from misp_bridge.azure.ratelimit import SlidingWindow
-from misp_bridge.errors import AzureTlsError
+from misp_bridge.errors import AzureTlsError, untrusted_certificate
 
 log = logging.getLogger("misp_bridge.azure")
 
@@ -232,8 +233,11 @@ class AzureSender:
             response = self._session.post(
                 call.url, data=call.body, headers=headers, verify=self._verify, timeout=self._timeout
             )
-        except requests.exceptions.SSLError:
-            raise AzureTlsError(urlsplit(call.url).hostname or call.url, self._ca_setting) from None
+        except requests.exceptions.SSLError as exc:
+            refused = untrusted_certificate(exc)
+            if refused is None:  # the handshake was cut short (a proxy, a reset): worth another try
+                return Reply(None, call.attempts, call.throttled, "the TLS handshake was cut short")
+            raise AzureTlsError(urlsplit(call.url).netloc or call.url, self._ca_setting, refused[1]) from None
         except requests.Timeout:
             return Reply(None, call.attempts, call.throttled, "timed out")
         except requests.ConnectionError:

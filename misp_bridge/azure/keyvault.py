@@ -4,7 +4,9 @@ As in the original tool, the vault is used when `key_vault_name` is set, and hol
 `MISP-Key` and `ClientSecret`. The identity reading it is azure-identity's DefaultAzureCredential (a
 managed identity on an Azure VM, or AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET), unless the
 caller passes a credential. Every Azure SDK failure becomes one `KeyVaultError` sentence that names the
-vault and the secret, never a value; every value read is registered with the log redactor.
+vault and the secret, never a value; every value read is registered with the log redactor. A CA bundle
+(the sync's `ms_ca_bundle`) is what both the vault's and its token endpoint's certificates are checked
+against, as for every other Microsoft endpoint; a certificate refused is said as such (TLS, the host).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from azure.identity import CredentialUnavailableError, DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
 from misp_bridge.azure.authority import is_microsoft_authority
-from misp_bridge.errors import KeyVaultError, KeyVaultUnavailable
+from misp_bridge.errors import KeyVaultError, KeyVaultUnavailable, tls_sentence, untrusted_certificate
 from misp_bridge.output.redact import MASK, register_secret
 
 log = logging.getLogger(__name__)
@@ -104,9 +106,13 @@ def is_azure_vault(vault_url: str) -> bool:
     return any(host.endswith("." + suffix) for suffix in VAULT_DNS_SUFFIXES)
 
 
-def default_credential(authority_host: str | None = None, *, timeout: float = 10.0) -> DefaultAzureCredential:
+def default_credential(
+    authority_host: str | None = None, *, timeout: float = 10.0, ca_bundle: str | None = None
+) -> DefaultAzureCredential:
     """DefaultAzureCredential; a non-Microsoft authority host (a stand-in) skips instance discovery."""
     options: dict[str, Any] = {"connection_timeout": timeout, "read_timeout": timeout, **_RETRIES}
+    if ca_bundle:
+        options["connection_verify"] = ca_bundle
     if authority_host:
         options["authority"] = authority_host
     authority = authority_host or os.environ.get("AZURE_AUTHORITY_HOST") or ""
@@ -129,17 +135,20 @@ def read_secrets(
     authority_host: str | None = None,
     names: tuple[str, str] = (MISP_KEY_SECRET, CLIENT_SECRET_SECRET),
     timeout: float = 10.0,
+    ca_bundle: str | None = None,
 ) -> VaultSecrets:
     """Read the MISP key and the client secret (secret names `names`) from the vault.
 
     `vault_url` may also be a bare vault name. `timeout` bounds each connect and each read.
     Raises KeyVaultError (KeyVaultUnavailable when the vault or Entra ID cannot be reached).
+    `ca_bundle`: the only CAs trusted for the vault and its token endpoint (None: the system's, or
+    REQUESTS_CA_BUNDLE).
     """
     url = vault_url_for(vault_url)
     quiet_azure_logging()
     owned: DefaultAzureCredential | None = None  # closed here; a caller's credential is the caller's
     if credential is None:
-        credential = owned = default_credential(authority_host, timeout=timeout)
+        credential = owned = default_credential(authority_host, timeout=timeout, ca_bundle=ca_bundle)
     client = SecretClient(
         url,
         credential,
@@ -147,6 +156,7 @@ def read_secrets(
         logging_enable=False,  # the network trace policy would print request headers and bodies
         connection_timeout=timeout,
         read_timeout=timeout,
+        **({"connection_verify": ca_bundle} if ca_bundle else {}),
         **_RETRIES,
     )
     try:
@@ -244,6 +254,12 @@ _TRANSLATIONS: tuple[tuple[type[AzureError], Callable[[AzureError, str, str], Ke
 
 
 def _translate(exc: AzureError, url: str, name: str) -> KeyVaultError:
+    refused = untrusted_certificate(exc)
+    if refused is not None:  # the vault's certificate, or its token endpoint's
+        host = urlsplit(refused[0] or url).netloc
+        return KeyVaultError(
+            f"Key Vault {url}: cannot read secret '{name}': {tls_sentence(host, 'ms_ca_bundle', refused[1])}"
+        )
     for kind, make in _TRANSLATIONS:
         if isinstance(exc, kind):
             return make(exc, url, name)

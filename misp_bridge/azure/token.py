@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import msal
 import msal.exceptions
@@ -28,7 +29,7 @@ import requests
 
 from misp_bridge.azure.authority import is_microsoft_authority
 from misp_bridge.azure.http import backoff_delay
-from misp_bridge.errors import AuthError, SentinelUnavailable
+from misp_bridge.errors import AuthError, AzureTlsError, SentinelUnavailable, untrusted_certificate
 from misp_bridge.output.redact import register_secret
 
 log = logging.getLogger("misp_bridge.auth")
@@ -129,8 +130,10 @@ class TokenProvider:
         label: str = "",
         attempts: int = TOKEN_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        ca_setting: str = "ms_ca_bundle",
     ) -> None:
         register_secret(client_secret)
+        self._ca_setting = ca_setting
         self._attempts = max(1, attempts)
         self._sleep = sleep
         self._tenant = tenant
@@ -164,7 +167,7 @@ class TokenProvider:
             except msal.exceptions.MsalServiceError as exc:  # discovery answered 5xx
                 raise _Transient(_failure(exc)) from None
             except requests.RequestException as exc:  # msal's discovery call
-                raise _Transient(f"did not answer ({type(exc).__name__})") from None
+                raise self._network_failure(exc) from None
         return self._app
 
     def _acquire(self, refresh: bool) -> dict[str, Any]:
@@ -180,11 +183,19 @@ class TokenProvider:
         except msal.exceptions.MsalServiceError as exc:  # the token endpoint answered 5xx
             raise _Transient(_failure(exc)) from None
         except requests.RequestException as exc:
-            raise _Transient(f"did not answer ({type(exc).__name__})") from None
+            raise self._network_failure(exc) from None
         reply = result if isinstance(result, dict) else {}
         if not reply.get("access_token") and reply.get("error") in TRANSIENT_ERRORS:
             raise _Transient(f"answered {reply['error']}")
         return reply
+
+    def _network_failure(self, exc: requests.RequestException) -> Exception:
+        """A refused certificate is said at once (retrying cannot fix it); anything else is retried."""
+        refused = untrusted_certificate(exc)
+        if refused is not None:
+            host = urlsplit(self._authority_host).netloc or self._authority_host
+            return AzureTlsError(host, self._ca_setting, refused[1])
+        return _Transient(f"did not answer ({type(exc).__name__})")
 
     def token(self, *, refresh: bool = False) -> str:
         """An access token; `refresh` skips the cache (after a 401)."""

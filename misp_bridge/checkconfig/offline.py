@@ -7,6 +7,8 @@ from pathlib import Path
 
 from misp_bridge.checkconfig.report import Finding
 from misp_bridge.config import Issue, Settings, inspect_config
+from misp_bridge.config.locate import Lookup
+from misp_bridge.sync.convert.patterns import without_pattern
 
 
 def _from_issue(issue: Issue) -> Finding:
@@ -26,9 +28,11 @@ def _output_targets(settings: Settings) -> Iterable[Finding]:
             )
 
 
-def offline_checks(path: Path, env: Mapping[str, str] | None = None) -> tuple[Settings | None, list[Finding]]:
+def offline_checks(
+    path: Path, env: Mapping[str, str] | None = None, lookup: Lookup | None = None
+) -> tuple[Settings | None, list[Finding]]:
     """Settings (None when an error leaves them unusable) and every offline finding, all at once."""
-    settings, issues = inspect_config(path, env=env)
+    settings, issues = inspect_config(path, env=env, lookup=lookup)
     findings = [_from_issue(issue) for issue in issues]
     if settings is not None:
         findings.extend(_output_targets(settings))
@@ -36,4 +40,19 @@ def offline_checks(path: Path, env: Mapping[str, str] | None = None) -> tuple[Se
             settings = None
     if not findings:
         findings.append(Finding("ok", "config", "", f"{path.name}: every setting is valid"))
+    if settings is not None:
+        findings.extend(_patternless(settings))
     return settings, findings
+
+
+def _patternless(settings: Settings) -> Iterable[Finding]:
+    """A note, not a problem: accepted types without a pattern are skipped with a reason."""
+    types = without_pattern(settings.upload_indicator_misp_accepted_types, settings.misp_custom_attribute)
+    if types:
+        yield Finding(
+            "ok",
+            "config",
+            "UPLOAD_INDICATOR_MISP_ACCEPTED_TYPES",
+            f"constants.py accepts {len(types)} type(s) no STIX pattern exists for ({', '.join(types)}): "
+            "their attributes are skipped as 'not an indicator type'",
+        )

@@ -13,6 +13,9 @@ ms_api_version instead.
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,8 @@ from misp_bridge.config import Settings, Severity, Workspace
 from misp_bridge.errors import AzureTlsError, BridgeError, MispError, MispKeyRefused, MispUnavailable
 from misp_bridge.sync.misp_source import MispSource
 from misp_bridge.sync.wiring import ca_of, token_provider
+
+log = logging.getLogger("misp_bridge.checkconfig")
 
 ROLE = CONTRIBUTOR_ROLE
 PROBE_TIMEOUT = 20.0  # seconds: a check should answer quickly even when the sync's timeouts are long
@@ -155,6 +160,7 @@ class Prober:
                 url,
                 authority_host=vault_authority(self.settings.ms_authority_host),
                 timeout=min(self._timeout, 10.0),
+                ca_bundle=str(self.settings.ms_ca_bundle) if self.settings.ms_ca_bundle else None,
             )
         except BridgeError as exc:
             self._add("error", "keyvault", setting, str(exc))
@@ -328,12 +334,20 @@ class Prober:
             found=found,
         )
 
+    def _timed(self, what: str, probe: Callable[[], None]) -> None:
+        """One probe, with a debug line (check-config --verbose) saying what it found and how long it took."""
+        log.debug("checking %s ...", what)
+        started, before = time.monotonic(), len(self.findings)
+        probe()
+        said = "; ".join(f"{f.severity} {f.setting}" for f in self.findings[before:]) or "skipped"
+        log.debug("checked %s in %.0f ms: %s", what, (time.monotonic() - started) * 1000, said)
+
     def run(self) -> tuple[list[Finding], list[str]]:
         try:
-            self.keyvault()
-            self.misp()
+            self._timed("Key Vault", self.keyvault)
+            self._timed("MISP", self.misp)
             for ws in self.settings.ms_auth:
-                self.workspace(ws)
+                self._timed(f"workspace {ws.label}", functools.partial(self.workspace, ws))
         finally:
             if self._owns_session:
                 self._session.close()

@@ -4,7 +4,9 @@ model.py     Settings and Workspace, the frozen result
 defaults.py  every default value and vocabulary (one source)
 issues.py    Issue, Collector, Severity: findings about a configuration
 readers.py   one reader per kind of value: converts it or records an issue
-files.py     running config.py / constants.py safely; the constants tables
+files.py     running config.py / constants.py safely
+tables.py    the constants.py tables, in this project's shapes and every shape of the original's
+locate.py    where config.py and constants.py are found (Lookup: --config, ./, beside the command)
 load.py      inspect_config (every issue at once) and load_settings (raise on errors)
 """
 

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from misp_bridge.config.defaults import SETTING_DEFAULTS
-from misp_bridge.config.files import find_constants
 from misp_bridge.config.issues import Collector, Issue
 from misp_bridge.config.load import KNOWN_SETTINGS, inspect_values
+from misp_bridge.config.locate import Lookup
 from misp_bridge.config.model import Settings
 from misp_bridge.errors import ConfigError, ConfigErrors
 from misp_bridge.function.host import schedule_problem
@@ -369,7 +369,9 @@ def inspect_app_settings(
     workspaces, single = _workspaces(reader)
     if workspaces is not None:
         raw["ms_auth"] = workspaces
-    constants = find_constants(app_dir, app_dir) if app_dir is not None else None
+    # constants.py as the sync's tools find it (config/locate.py): in the app's folder, else built in.
+    located = Lookup(app_dir).constants(app_dir) if app_dir is not None else None
+    constants = located.path if located is not None else None
     settings, issues = inspect_values(raw, c, config_path=work_dir / "app-settings", constants_path=constants)
     issues = [
         renamed

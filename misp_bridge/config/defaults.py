@@ -132,6 +132,17 @@ DEFAULT_SCOPE = "https://management.azure.com/.default"
 
 REQUIRED = object()  # marks a setting with no default: config.py must set it
 
+# Files write_parsed_indicators and sentinel_write_response ask for, written in the state file's
+# directory (PARSED_INDICATORS_FILE_NAME in a constants.py names the first, as in the original).
+PARSED_INDICATORS_FILE = "parsed_indicators.txt"
+SENTINEL_RESPONSE_FILE = "sentinel_response.txt"
+
+# A setting config.py leaves out -> the environment variable naming the directory its default file goes
+# in. systemd sets them for a unit with StateDirectory= / LogsDirectory= (docs/deployment.md), so a
+# service keeps its state in /var/lib and its log in /var/log without a path in config.py. Without them,
+# the default file names are taken from config.py's directory.
+ENV_DIRECTORY_DEFAULTS: dict[str, str] = {"state_file": "STATE_DIRECTORY", "log_file": "LOGS_DIRECTORY"}
+
 # config.py setting -> its value when config.py does not set it.
 SETTING_DEFAULTS: dict[str, Any] = {
     "ms_api_version": "2024-02-01-preview",

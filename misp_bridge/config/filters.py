@@ -18,6 +18,7 @@ from misp_bridge.misp.restsearch import (
     FLAG_FILTERS,
     KNOWN_EVENT_FILTERS,
     NOT_A_FILTER,
+    OUTPUT_ONLY,
     PYMISP_ARGUMENTS,
     body_name,
     ignored_by_events_search,
@@ -94,7 +95,7 @@ def event_filters(c: Collector, name: str, value: Any) -> Any:
             c.error(where, "is an argument of PyMISP's search(), not a filter; remove it")
             continue
         why = ignored_by_events_search(key)
-        if why is not None:
+        if why is not None and body_name(key) not in OUTPUT_ONLY:
             hint = suggest(key, KNOWN_EVENT_FILTERS) if why == NOT_A_FILTER else ""
             c.warning(where, f"is dropped without a word by MISP's events search ({why}){hint}")
         problem = _filter_value_problem(key, item)

@@ -21,11 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import misp_bridge
-from misp_bridge.config.defaults import REQUIRED, SETTING_DEFAULTS
-from misp_bridge.config.files import find_constants, read_constants, run_file
+from misp_bridge.config.defaults import ENV_DIRECTORY_DEFAULTS, REQUIRED, SETTING_DEFAULTS
+from misp_bridge.config.files import run_file
 from misp_bridge.config.filters import event_filters
 from misp_bridge.config.issues import Collector, Issue
+from misp_bridge.config.locate import Lookup
 from misp_bridge.config.model import Settings, Workspace
 from misp_bridge.config.readers import (
     MAX_DAYS,
@@ -49,14 +49,13 @@ from misp_bridge.config.readers import (
     vault_name,
     verifycert,
 )
+from misp_bridge.config.tables import read_constants
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
 from misp_bridge.output.redact import register_secret
 
-__all__ = ["KNOWN_SETTINGS", "inspect_config", "inspect_values", "load_settings"]
+__all__ = ["KNOWN_SETTINGS", "inspect_config", "inspect_values", "load_settings", "usable"]
 
 log = logging.getLogger(__name__)
-
-PROJECT_DIR = Path(misp_bridge.__file__).resolve().parent.parent
 
 
 # config.py name -> how its value is read and checked. The defaults are in config/defaults.py
@@ -149,26 +148,75 @@ def _writable_dir_issue(c: Collector, name: str, target: Path) -> None:
         c.error(name, f"cannot be written: {directory} is not a writable directory")
 
 
+def group_accounts(gid: int) -> set[str]:
+    """Every account in a group: its listed members and the accounts whose primary group it is."""
+    import grp
+    import pwd
+
+    try:
+        members = set(grp.getgrgid(gid).gr_mem)
+    except KeyError:
+        return set()
+    return members | {entry.pw_name for entry in pwd.getpwall() if entry.pw_gid == gid}
+
+
+def _owner_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def exposure(path: Path) -> str | None:
+    """Why a file holding secrets is too open, or None. Others may not read it; its group may, when the
+    group holds at most one account besides the owner (root:misp-bridge 0640 for a service account)."""
+    if os.name != "posix":
+        return None
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o007:
+        return f"is readable by others (mode {mode:o}) and holds secrets; run chmod 600 {path}"
+    if not mode & 0o070:
+        return None
+    others = sorted(group_accounts(info.st_gid) - {_owner_name(info.st_uid)})
+    if len(others) <= 1:
+        return None
+    shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+    return (
+        f"is readable by its group ({len(others)} accounts besides its owner: {shown}; mode {mode:o}) and "
+        f"holds secrets; run chmod 600 {path}, or give it a group only the service account is in"
+    )
+
+
 def _file_checks(path: Path, raw: Mapping[str, Any], values: Mapping[str, Any], c: Collector) -> None:
     for name in ("log_file", "state_file"):
         if isinstance(values.get(name), Path):
             _writable_dir_issue(c, name, values[name])
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if os.name == "posix" and mode & 0o077 and _holds_secrets(raw):
-        c.issues.append(
-            Issue(
-                "warning",
-                "",
-                f"is readable by group or others (mode {mode:o}) and holds secrets; run chmod 600 {path}",
-                c.source,
-            )
-        )
+    problem = exposure(path) if _holds_secrets(raw) else None
+    if problem is not None:
+        c.issues.append(Issue("warning", "", problem, c.source))
+
+
+def _default(name: str, env: Mapping[str, str]) -> Any:
+    """What a setting config.py leaves out means here (a systemd directory for the state and the log)."""
+    directory = env.get(ENV_DIRECTORY_DEFAULTS.get(name, ""), "").split(":")[0].strip()
+    if directory and Path(directory).is_absolute():
+        return str(Path(directory) / SETTING_DEFAULTS[name])
+    return SETTING_DEFAULTS[name]
 
 
 def inspect_config(
-    path: Path, *, env: Mapping[str, str] | None = None, check_files: bool = True
+    path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    check_files: bool = True,
+    lookup: Lookup | None = None,
 ) -> tuple[Settings | None, list[Issue]]:
-    """Reads and checks a config.py; Settings is None when any issue is an error. Never raises."""
+    """Reads and checks a config.py; Settings is None when any issue is an error. Never raises.
+
+    constants.py is looked for as `lookup` says (config/locate.py); without one, beside config.py only."""
     env = os.environ if env is None else env
     path = Path(path).expanduser().resolve()
     c = Collector(path.name, path.parent)
@@ -181,8 +229,9 @@ def inspect_config(
     raw = dict(found)
     _apply_env(raw, env)
     checks = (lambda values: _file_checks(path, from_file, values, c)) if check_files else None
-    constants_path = find_constants(path.parent, PROJECT_DIR)
-    return inspect_values(raw, c, config_path=path, constants_path=constants_path, after=checks)
+    constants = (lookup or Lookup(path.parent)).constants(path.parent)
+    constants_path = constants.path if constants is not None else None
+    return inspect_values(raw, c, config_path=path, constants_path=constants_path, env=env, after=checks)
 
 
 def inspect_values(
@@ -191,11 +240,14 @@ def inspect_values(
     *,
     config_path: Path,
     constants_path: Path | None,
+    env: Mapping[str, str] | None = None,
     after: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> tuple[Settings | None, list[Issue]]:
     """Checks raw values under config.py's names (a config.py's globals, or app settings already read
     into Python values) into Settings plus every Issue, as inspect_config does; `after(values)` adds
-    checks of the converted values. Issues are recorded in `c` (its source names them). Never raises."""
+    checks of the converted values; `env` gives the systemd directories defaults may come from. Issues
+    are recorded in `c` (its source names them). Never raises."""
+    env = {} if env is None else env
     for name in raw:
         if name not in KNOWN_SETTINGS:
             c.warning(name, f"is not a known setting{suggest(name, KNOWN_SETTINGS)}")
@@ -208,7 +260,7 @@ def inspect_values(
     if "ms_auth" not in raw:
         c.error("ms_auth", "is missing")
     for name, reader in _READERS.items():
-        default = SETTING_DEFAULTS[name]
+        default = _default(name, env)
         if name in raw:
             values[name] = reader(c, name, raw[name])
         elif default is not REQUIRED:
@@ -230,7 +282,7 @@ def inspect_values(
         after(values)
 
     issues = list(c.issues)
-    tables = read_constants(constants_path, PROJECT_DIR, issues)
+    tables = read_constants(constants_path, config_path.parent, issues)
     if any(issue.severity == "error" for issue in issues):
         return None, issues
     values["misp_event_filters"] = MappingProxyType(values["misp_event_filters"])
@@ -241,14 +293,22 @@ def inspect_values(
     return settings, issues
 
 
-def load_settings(path: Path, *, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path, *, env: Mapping[str, str] | None = None, lookup: Lookup | None = None
+) -> Settings:
     """Loads a config.py or raises ConfigErrors naming every error; warnings go to the log."""
-    settings, issues = inspect_config(path, env=env)
+    settings, issues = inspect_config(path, env=env, lookup=lookup)
+    settings = usable(settings, issues)
+    for issue in issues:
+        log.warning("%s", issue)
+    return settings
+
+
+def usable(settings: Settings | None, issues: list[Issue]) -> Settings:
+    """The settings of an inspect_config result, or ConfigErrors naming every error in it."""
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors or settings is None:
         raise ConfigErrors([_as_error(issue) for issue in errors])
-    for issue in issues:
-        log.warning("%s", issue)
     return settings
 
 

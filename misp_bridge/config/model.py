@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from misp_bridge.config.defaults import DEFAULT_SCOPE
+from misp_bridge.config.defaults import DEFAULT_SCOPE, PARSED_INDICATORS_FILE
 from misp_bridge.output.redact import register_secret
 
 
@@ -89,6 +89,8 @@ class Settings:
     sentinel_default_threattype: str
     sentinel_default_tlp: str
     config_path: Path
+    kill_chain_phases: frozenset[str] | None = None  # None: any kill-chain:<phase> tag counts
+    parsed_indicators_file: str = PARSED_INDICATORS_FILE
     constants_path: Path | None = None  # None: the built-in tables were used
 
     @property
@@ -99,6 +101,11 @@ class Settings:
         if self.key_vault_name:
             return f"https://{self.key_vault_name}.vault.azure.net"
         return None
+
+    @property
+    def work_dir(self) -> Path:
+        """Where the files the sync writes on request go: the state file's directory."""
+        return self.state_file.parent
 
     def with_secrets(self, *, misp_key: str | None = None, client_secret: str | None = None) -> Settings:
         """A copy with Key Vault secrets in place; client_secret goes to every workspace."""

@@ -319,16 +319,6 @@ def str_sequence(c: Collector, name: str, value: Any) -> Any:
     return tuple(item for item in value if isinstance(item, str))
 
 
-def confidence_table(c: Collector, name: str, value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        wrong_type(c, name, "a dict of tag -> confidence", value)
-        return {}
-    for tag, level in value.items():
-        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 100:
-            c.error(f"{name}[{tag!r}]", f"must be 0..100, got {level!r}")
-    return dict(value)
-
-
 def marking_table(c: Collector, name: str, value: Any) -> Any:
     if not isinstance(value, Mapping):
         wrong_type(c, name, "a dict of TLP tag -> marking-definition id", value)

@@ -43,6 +43,7 @@ from misp_bridge.errors import (
     MispTimeout,
     MispTlsError,
     MispUnavailable,
+    untrusted_certificate,
 )
 
 log = logging.getLogger("misp_bridge.misp")
@@ -65,12 +66,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _verify_failed(exc: BaseException) -> bool:
-    """A certificate that was checked and not trusted, as opposed to a handshake cut short (a server
-    or proxy closing the connection, which is an outage, not a trust problem)."""
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc).lower()
-
-
 def translate(
     exc: BaseException, url: str, action: str, *, key_hint: str, tls_hint: str, url_hint: str
 ) -> MispError:
@@ -78,8 +73,10 @@ def translate(
     cause = _root_cause(exc)
     if isinstance(cause, MispError):
         return cause  # ours, raised inside a PyMISP call (the plugin's budget ran out before a request)
-    if isinstance(cause, requests.exceptions.SSLError) and _verify_failed(cause):
-        return MispTlsError(url, tls_hint)
+    # A certificate checked and refused; a handshake cut short (a proxy closing) is an outage instead.
+    tls = untrusted_certificate(cause) if isinstance(cause, requests.exceptions.SSLError) else None
+    if tls is not None:
+        return MispTlsError(url, tls_hint, tls[1])
     if isinstance(cause, requests.exceptions.ReadTimeout):
         return MispTimeout(f"MISP at {url} did not answer in time while {action}")
     if isinstance(cause, requests.Timeout):

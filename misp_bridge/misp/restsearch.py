@@ -66,8 +66,10 @@ PYMISP_NAMES: dict[str, str] = {
 # search() arguments that are not filters: in misp_event_filters they would break the call itself.
 PYMISP_ARGUMENTS = frozenset({"controller", "return_format", "pythonify"})
 
-# Filters MISP takes for attributes only, with what to do instead when one turns up for events.
-HINTS: dict[str, str] = {"includeEventTags": "events always carry their tags; remove it"}
+# Attribute-search options that only shape the reply, in a way events give anyway: MISP's events search
+# drops them, which widens nothing, so they pass without a warning. The original's config.py.default
+# sets includeEventTags, and a warning on every run of an untouched config would be noise.
+OUTPUT_ONLY = frozenset({"includeEventTags"})
 
 # Filters that are flags: PyMISP and MISP read True/False or 0/1; anything else is not a flag.
 FLAG_FILTERS = frozenset(
@@ -94,8 +96,7 @@ def ignored_by_events_search(keyword: str) -> str | None:
     if name in EVENT_PARAMS or name.startswith(EVENT_PREFIXES):
         return None
     if name in ATTRIBUTE_PARAMS:
-        hint = HINTS.get(name)
-        return "it works in attribute searches only" + (f": {hint}" if hint else "")
+        return "it works in attribute searches only"
     return NOT_A_FILTER
 
 

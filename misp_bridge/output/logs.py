@@ -47,7 +47,7 @@ class _Truncating(logging.Filter):
         return True
 
 
-def _route_libraries(file_handler: logging.Handler | None) -> None:
+def _route_libraries(target: logging.Handler | None) -> None:
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         for handler in list(library.handlers):
@@ -55,7 +55,7 @@ def _route_libraries(file_handler: logging.Handler | None) -> None:
         library.propagate = False
         library.setLevel(logging.WARNING)
         library.filters = [_Truncating()]
-        library.addHandler(file_handler if file_handler is not None else logging.NullHandler())
+        library.addHandler(target if target is not None else logging.NullHandler())
 
 
 def configure(
@@ -66,9 +66,11 @@ def configure(
     stream: TextIO | None = None,
     logger_name: str = PACKAGE_LOGGER,
     fallback: Path | None = None,
+    libraries_on_stderr: bool = False,
 ) -> logging.Logger:
     """Set up the package logger; returns it. A log file that cannot be opened is replaced by
-    `fallback` (when given and usable), else reported on stderr."""
+    `fallback` (when given and usable), else reported on stderr. Libraries' records go to the log file
+    only, or (`libraries_on_stderr`, for a tool without a log file asked to be verbose) to stderr."""
     logger = logging.getLogger(logger_name)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -100,7 +102,7 @@ def configure(
             file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
             file_handler.addFilter(redactor)
             logger.addHandler(file_handler)
-    _route_libraries(file_handler)
+    _route_libraries(file_handler if file_handler is not None or not libraries_on_stderr else stderr)
     logging.captureWarnings(True)
     return logger
 

@@ -4,6 +4,7 @@ Pipeline: argv -> `intake` -> the alert kept in the spool -> `assemble` (iocs, t
 
     intake.py    whatever argv the shell produced, read back into the alert's fields
     cli.py       pandora_to_misp.py's options and the run (write-ahead, send, replay, exit code)
+    places.py    where the spool and the log are (beside the script, the system paths, the user's own)
     spool.py     every alert on disk until MISP has it (locked records, trusted directories only)
     assemble.py  a kept alert -> its event (now, or at replay with its own first-seen time)
     iocs/        the attacker's address and other indicators in the alert text

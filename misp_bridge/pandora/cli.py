@@ -20,7 +20,6 @@ import ipaddress
 import json
 import logging
 import os
-import pwd
 import stat
 import sys
 import warnings
@@ -29,12 +28,13 @@ from pathlib import Path
 
 from misp_bridge.cli import Command, Environment, run_command
 from misp_bridge.errors import BridgeError, SpoolError, TriageDataError, UsageError
-from misp_bridge.exitcodes import PluginExit
+from misp_bridge.exitcodes import PLUGIN_MEANINGS, PluginExit
 from misp_bridge.output import logs
 from misp_bridge.output.redact import register_secret
 from misp_bridge.pandora.assemble import RulesCache, assemble
 from misp_bridge.pandora.event import IP_CATEGORIES, TLP_TAGS
 from misp_bridge.pandora.intake import RECOVER, read_argv
+from misp_bridge.pandora.places import LOG_NAME, default_spool_dir, log_file_for, state_dir, usable_spools
 from misp_bridge.pandora.publish import (
     MispGateway,
     Sender,
@@ -48,11 +48,6 @@ from misp_bridge.pandora.spool import AlertFields, Held, Spool, SpoolRecord, nor
 from misp_bridge.pandora.watchdog import Budget, Signals, Terminated
 
 PROG = "pandora_to_misp.py"
-ROOT = Path(__file__).resolve().parents[2]  # where pandora_to_misp.py sits, beside the package
-SYSTEM_SPOOL = Path("/var/spool/pandora_to_misp")
-SYSTEM_LOG = Path("/var/log/pandora/pandora_to_misp.log")
-LOG_NAME = "pandora_to_misp.log"
-STATE_NAME = "pandora_to_misp"
 KEY_ENV = "MISP_KEY"
 PANDORA_KILL = 15.0  # Pandora's global_alert_timeout
 
@@ -142,79 +137,44 @@ def _tags(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    spool = default_spool_dir()
+    log_file = log_file_for(spool, None)
     parser = _Parser(prog=PROG, description="Turn a Pandora FMS alert into a triaged MISP event.")
     add = parser.add_argument
     add("-u", "--url", help="MISP URL, e.g. https://misp.example.org (required unless --dry-run)")
     add("-k", "--key", help=f"MISP API key (visible in ps: prefer --key-file or {KEY_ENV})")
-    add("--key-file", type=Path, help="a file holding the MISP API key (keeps it out of the process list)")
+    add("--key-file", type=Path, metavar="PATH", help="a file holding the MISP API key alone (not in ps)")
     add("-a", "--agent", help="agent name (_agent_)")
-    add("-n", "--alert-name", help="alert name (_alert_name_)")
-    add("-d", "--alert-data", help="raw alert data (_data_)")
-    add("-t", "--tlp", type=_one_of(TLP_TAGS, "the TLP tag"), default="tlp:green")
-    add("-s", "--sharing", type=_in_range(0, 3, "sharing"), default=0, help="event distribution 0-3")
-    add("-l", "--threat-level", type=_in_range(1, 3, "the threat level"), help="1 High, 2 Medium, 3 Low")
-    add("-c", "--category", type=_one_of(IP_CATEGORIES, "the category"))
-    add("-g", "--tags", action="append", default=[], help="extra tags, comma-separated")
-    add("--agent-address", action="append", default=[], help="the agent's own address (repeatable)")
-    add("--never-report", type=_network, action="append", default=[], help="CIDR never reported")
-    add("--rules", type=Path, help="a triage rules file (TOML)")
-    add("--spool-dir", type=Path, help="where alerts wait until MISP has them")
-    add("--flush-spool", action="store_true", help="send spooled alerts and exit")
+    add("-n", "--alert-name", metavar="NAME", help="alert name (_alert_name_)")
+    add("-d", "--alert-data", metavar="DATA", help="raw alert data (_data_)")
+    add("-t", "--tlp", type=_one_of(TLP_TAGS, "the TLP tag"), default="tlp:green",
+        help=f"TLP tag of the event: {', '.join(TLP_TAGS)} (default tlp:green)")  # fmt: skip
+    add("-s", "--sharing", type=_in_range(0, 3, "sharing"), default=0, metavar="0-3",
+        help="distribution: 0 your organisation, 1 community, 2 connected, 3 all (default 0)")  # fmt: skip
+    add("-l", "--threat-level", type=_in_range(1, 3, "the threat level"), metavar="1-3",
+        help="1 High, 2 Medium, 3 Low (default: what the triage rules say)")  # fmt: skip
+    add("-c", "--category", type=_one_of(IP_CATEGORIES, "the category"),
+        help=f"event category: {', '.join(IP_CATEGORIES)} (default: what the triage rules say)")  # fmt: skip
+    add("-g", "--tags", action="append", default=[], metavar="TAGS",
+        help="extra event tags, comma-separated; repeatable (default none)")  # fmt: skip
+    add("--agent-address", action="append", default=[], metavar="ADDRESS",
+        help="the agent's own address (_address_), never reported; repeatable")  # fmt: skip
+    add("--never-report", type=_network, action="append", default=[], metavar="CIDR",
+        help="a network of yours, never reported; repeatable")  # fmt: skip
+    add("--rules", type=Path, metavar="PATH", help="a triage rules file, TOML (default: the packaged rules)")
+    add("--spool-dir", type=Path, metavar="DIR",
+        help=f"where alerts wait until MISP has them (default here: {spool})")  # fmt: skip
+    add("--flush-spool", action="store_true", help="send the spooled alerts and exit (needs -u and a key)")
     add("--dry-run", action="store_true", help="print the MISP event this alert would create; send nothing")
-    add("--timeout", type=_seconds, default=10.0, help="total seconds for the run (default 10)")
-    add("--dedup-hours", type=_hours, default=24.0, help="duplicate window in hours (0 = off)")
+    add("--timeout", type=_seconds, default=10.0, metavar="SECONDS",
+        help=f"total seconds for the run, under Pandora's {PANDORA_KILL:g} s kill (default 10)")  # fmt: skip
+    add("--dedup-hours", type=_hours, default=24.0, metavar="HOURS",
+        help="a repeat within this many hours becomes a sighting; 0 turns it off (default 24)")  # fmt: skip
     tls = parser.add_mutually_exclusive_group()
-    tls.add_argument("--ca-bundle", help="CA file to verify MISP's certificate")
-    tls.add_argument("--insecure", action="store_true", help="do not verify MISP's certificate")
-    add("--log-file", type=Path, help="the plugin's log file")
+    tls.add_argument("--ca-bundle", metavar="PATH", help="CA file to verify MISP's certificate with")
+    tls.add_argument("--insecure", action="store_true", help="do not verify MISP's certificate (logged)")
+    add("--log-file", type=Path, metavar="PATH", help=f"the plugin's log file (default here: {log_file})")
     return parser
-
-
-# --- where things go ------------------------------------------------------------------------------
-
-
-def default_spool_dir() -> Path:
-    beside = ROOT / "spool"
-    usable = beside if beside.is_dir() else ROOT
-    return beside if os.access(usable, os.W_OK) else SYSTEM_SPOOL
-
-
-def state_dir(env: Mapping[str, str]) -> Path | None:
-    """The running user's own state directory ($XDG_STATE_HOME or ~/.local/state)/pandora_to_misp."""
-    base = env.get("XDG_STATE_HOME", "").strip()
-    if base and Path(base).is_absolute():
-        return Path(base) / STATE_NAME
-    home = env.get("HOME", "").strip()
-    if not home:
-        try:
-            home = pwd.getpwuid(os.geteuid()).pw_dir
-        except KeyError:
-            return None
-    return Path(home) / ".local" / "state" / STATE_NAME if home else None
-
-
-def _log_file(spool_dir: Path, given: Path | None) -> Path:
-    if given is not None:
-        return given
-    return SYSTEM_LOG if spool_dir == SYSTEM_SPOOL else spool_dir.parent / LOG_NAME
-
-
-def _spools(configured: Path, env: Environment) -> tuple[list[Spool], list[str]]:
-    """The spools this run may use, the configured one first, and why one was left out."""
-    found: list[Spool] = []
-    problems: list[str] = []
-    fallback = state_dir(env.env)
-    for directory in (configured, None if fallback is None else fallback / "spool"):
-        if directory is None or any(s.directory == directory for s in found):
-            continue
-        spool = Spool(directory, clock=env.clock)
-        try:
-            spool.ensure()
-        except SpoolError as exc:
-            problems.append(str(exc))
-            continue
-        found.append(spool)
-    return found, problems
 
 
 # --- the arguments ----------------------------------------------------------------------------------
@@ -290,8 +250,9 @@ Ahead = tuple[Spool, Held, SpoolRecord]  # the run's own alert, written ahead an
 def run(args: argparse.Namespace, env: Environment) -> int:
     """The body of pandora_to_misp.py, once the arguments are read."""
     if args.recovery:
-        logs.configure(_log_file(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
+        logs.configure(log_file_for(args.spool_dir or default_spool_dir(), args.log_file), stream=env.stderr)
         log.info("Recovery run (agent and alert name start with %s): nothing sent.", RECOVER)
+        env.stdout.write(f"{PROG}: recovery run, nothing sent{_log_note()}\n")
         return PluginExit.SENT
     _validate(args)
     if args.dry_run:
@@ -304,7 +265,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     spool_dir = args.spool_dir or default_spool_dir()
     fallback = state_dir(env.env)
     logs.configure(
-        _log_file(spool_dir, args.log_file),
+        log_file_for(spool_dir, args.log_file),
         stream=env.stderr,
         fallback=None if fallback is None else fallback / LOG_NAME,
     )
@@ -312,7 +273,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     budget = Budget(args.timeout, env.monotonic)
     with Signals() as signals:
         with signals.hold():
-            spools, problems = _spools(spool_dir, env)
+            spools, problems = usable_spools(spool_dir, env)
             ahead = None if args.flush_spool else _write_ahead(args, spools, problems, env)
         try:
             return _send(args, env, spools, ahead, budget)
@@ -370,15 +331,64 @@ def _send(
             misp_url=normalise_url(args.url), first_seen=env.clock(), alert=alert_fields(args)
         )
         verdict = sender.send_unkept(unkept)
+    own = (tally.created, tally.sighted)  # what became of this run's alert, before any replay
     replay(sender, spools, budget)
     report_elsewhere(tally, gateway.url)
     left = sum(1 for spool in spools for _ in spool.pending()) if args.flush_spool else 0
     log.info("Done: %d created, %d sighted, %d replayed, %d kept, %d failed.",
              tally.created, tally.sighted, tally.replayed, tally.kept, tally.failed)  # fmt: skip
+    env.stdout.write(
+        f"{PROG}: {_outcome(args, verdict, own=own, tally=tally, left=left, url=gateway.url)}{_log_note()}\n"
+    )
     return exit_code(verdict, left)
 
 
-COMMAND = Command(PROG, build_parser, run, EXIT_FOR, usage_code=PluginExit.USAGE)
+def _outcome(
+    args: argparse.Namespace,
+    verdict: Verdict | None,
+    *,
+    own: tuple[int, int],
+    tally: Tally,
+    left: int,
+    url: str,
+) -> str:
+    """What the run did, in words, for the one line on stdout (Pandora discards stdout; a person running
+    the command by hand reads it: stderr stays empty on success, because Pandora logs it as an error)."""
+    replayed = f"; {tally.replayed} kept alert(s) sent too" if tally.replayed else ""
+    if args.flush_spool:
+        return f"spool flushed to {url}: {tally.created} created, {tally.sighted} sighted, {left} still kept"
+    if verdict == "sent":
+        done = "event created" if own[0] else "sighting added to the event of the same earlier alert"
+        return f"{done} in MISP {url}{replayed}"
+    if verdict == "failed":
+        return (
+            f"the alert was not sent to MISP {url}: refused (moved to failed/) or not keepable; see the log"
+        )
+    return f"MISP {url} could not take the alert now; it is kept in the spool for the next run{replayed}"
+
+
+def _log_note() -> str:
+    files = logs.log_files()
+    return f" (log: {files[0]})" if files else ""
+
+
+EXAMPLES = (
+    '-u https://misp.example.org --key-file /etc/pandora/misp.key -a web01 -n "SSH brute force" -d "$DATA"',
+    '--dry-run -a web01 -n "SSH brute force" -d "Failed password for root from 198.51.100.23 port 52114"',
+    "-u https://misp.example.org --key-file /etc/pandora/misp.key --flush-spool",
+)
+COMMAND = Command(
+    PROG,
+    build_parser,
+    run,
+    EXIT_FOR,
+    usage_code=PluginExit.USAGE,
+    examples=EXAMPLES,
+    exit_codes=PLUGIN_MEANINGS,
+    notes="On success one line goes to stdout (Pandora discards it) and nothing to stderr (Pandora logs "
+    "it as an error). Key: -k, else --key-file, else MISP_KEY. Guide: docs/pandora.md.",
+    requirements="requirements-plugin.txt",
+)
 
 
 def main(argv: Sequence[str] | None = None, *, env: Environment | None = None) -> int:

@@ -15,7 +15,9 @@ would be lost, so the words are first read here, tolerantly, and handed to argpa
 - an option given a second time is not an override but part of the text (data that an unquoted field
   split into `-u https://elsewhere` cannot redirect the alert); only the repeatable options repeat;
 - `[RECOVER]` in front of an option word (Pandora's recovery prefix on field 6) is dropped;
-- undecodable bytes (Latin-1 logs) become U+FFFD instead of lone surrogates.
+- undecodable bytes (Latin-1 logs) become U+FFFD instead of lone surrogates;
+- `-h/--help` and `--version` are options only in a command line without an alert: in one with an
+  alert field they are text, or a word of split alert text would print the help and lose the alert.
 """
 
 from __future__ import annotations
@@ -59,12 +61,15 @@ _SPECS: tuple[tuple[tuple[str, ...], Kind], ...] = (
     (("--dry-run",), "flag"),
     (("--insecure",), "flag"),
     (("-h", "--help"), "flag"),
+    (("--version",), "flag"),
 )
 OPTIONS: dict[str, OptionSpec] = {
     name: OptionSpec(names[-1], kind) for names, kind in _SPECS for name in names
 }
 _JOINS: frozenset[Kind] = frozenset({"data", "text"})  # split pieces join these fields
 DATA = "--alert-data"
+ALERT_FIELDS = frozenset({"--agent", "--alert-name", DATA})
+INFO_FLAGS = frozenset({"--help", "--version"})  # options only when no alert field is given
 
 
 def decode_word(word: str) -> str:
@@ -126,6 +131,7 @@ def _option(word: str) -> tuple[OptionSpec | None, str | None]:
 def read_argv(argv: Sequence[str]) -> Intake:
     """Every option in `argv`; pieces of split values joined back into the field they belong to."""
     words = [decode_word(word) for word in argv]
+    with_alert = any((spec := _option(word)[0]) is not None and spec.long in ALERT_FIELDS for word in words)
     intake = Intake()
     joins = DATA  # where a stray word goes: the free-text field it follows, else the data
     index = 0
@@ -133,6 +139,8 @@ def read_argv(argv: Sequence[str]) -> Intake:
         word = words[index]
         index += 1
         spec, attached = _option(word)
+        if spec is not None and spec.long in INFO_FLAGS and with_alert:
+            spec = None  # a word of alert text, not a request for the help
         if word == "--":
             _join(intake, DATA, words[index:])
             break

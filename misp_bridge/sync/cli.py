@@ -1,8 +1,9 @@
 """script.py's command line: `main(argv) -> int`, run by the shared runner (misp_bridge/cli.py).
 
 The body loads the settings, builds the run (misp_bridge/sync/wiring.py), holds the state lock, syncs,
-runs the clean-up passes the flags ask for, records the run and prints the summary: on stderr and in
-the log, and as JSON on stdout with `--json`. Errors become exit codes through SYNC_EXIT_FOR.
+runs the clean-up passes the flags ask for, records the run and reports it: the summary on stderr (left
+out with --quiet when the run ended 0), one key=value line per record in the log at a level that says
+how the run went, and as JSON on stdout with `--json`. Errors become exit codes through SYNC_EXIT_FOR.
 `run_and_record` (sync, clean-up, run log, outcome) is what the Azure Function runs too.
 """
 
@@ -17,10 +18,10 @@ from typing import Any
 
 from misp_bridge.cli import Command, Environment, exit_code_for, run_command
 from misp_bridge.errors import BridgeError
-from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
+from misp_bridge.exitcodes import SYNC_EXIT_FOR, SYNC_MEANINGS, SyncExit
 from misp_bridge.output import logs
 from misp_bridge.output.redact import redact
-from misp_bridge.sync.command import LockedRun
+from misp_bridge.sync.command import LockedRun, add_config_argument
 from misp_bridge.sync.context import CleanupResult, ContextFactory, RunContext
 from misp_bridge.sync.pipeline import finalize_summary, note_stop, run_sync
 from misp_bridge.sync.wiring import CLEANUP_PASSES, LOCK_WAIT, build_context
@@ -61,9 +62,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--delete-outdated-indicators", action="store_true", help="also revoke indicators that have expired"
     )
-    p.add_argument(
-        "--config", metavar="PATH", default="config.py", help="settings file (default ./config.py)"
-    )
+    add_config_argument(p)
     p.add_argument("--dry-run", action="store_true", help="convert and compare, but upload nothing")
     p.add_argument(
         "--budget",
@@ -72,6 +71,12 @@ def parser() -> argparse.ArgumentParser:
         help="stop taking new work after SECONDS; what is left is kept for the next run (exit 1)",
     )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no summary on stderr when the run ends with exit 0 (for cron: mail only when it matters); "
+        "warnings and errors still print, and the log file gets everything",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     p.add_argument("--verbose", action="store_true", help="debug lines in the log and on stderr")
     return p
@@ -111,7 +116,7 @@ def _locked_run(ctx: RunContext, args: argparse.Namespace, env: Environment) -> 
     finally:
         if bar is not None:
             bar.close()
-    _report(ctx, args, env)
+    _report(ctx, args, env, code)
     if failure is not None:
         raise failure
     return code
@@ -142,6 +147,7 @@ def run_and_record(
         if failure
         else _outcome(ctx, problems)
     )
+    ctx.summary.conclude(int(code), SYNC_MEANINGS[int(code)])
     if run_id is not None:
         ctx.state.finish_run(run_id, ctx.summary.as_dict(), int(code))
     return code, failure
@@ -185,13 +191,28 @@ def _outcome(ctx: RunContext, problems: list[str]) -> SyncExit:
     return SyncExit.FAILURES if unfinished or problems or stopped else SyncExit.OK
 
 
-def _report(ctx: RunContext, args: argparse.Namespace, env: Environment) -> None:
-    text = ctx.summary.render()
-    # The log file gets it; stderr gets it directly (the stderr handler may show warnings only).
-    logs.file_only(log, text, level=logging.INFO)
-    env.stderr.write(redact(text) + "\n")
+def _level(code: int) -> int:
+    """How a run that ended with this code is logged: the summary of a failed run is never INFO."""
+    if code == SyncExit.OK:
+        return logging.INFO
+    return logging.WARNING if code == SyncExit.FAILURES else logging.ERROR
+
+
+def _report(ctx: RunContext, args: argparse.Namespace, env: Environment, code: SyncExit) -> None:
+    for line in ctx.summary.log_lines():  # the log file: one line per record, the level says how it went
+        logs.file_only(log, line, level=_level(code))
+    if not (args.quiet and code == SyncExit.OK):
+        env.stderr.write(redact(ctx.summary.render()) + "\n")
     if args.json:
         env.stdout.write(json.dumps(ctx.summary.as_dict(), sort_keys=True) + "\n")
+
+
+EXAMPLES = (
+    "--dry-run",
+    "--config /etc/misp-bridge/config.py --quiet",
+    "--uuid 5f1c2a3e-8d4b-4c6f-9e2a-1b3c5d7e9f00 --json",
+    "--verify-recent-toids-change --delete-outdated-indicators",
+)
 
 
 def command(sync: Sync | None = None) -> Command:
@@ -201,6 +222,10 @@ def command(sync: Sync | None = None) -> Command:
         run=sync or Sync(),
         exits=SYNC_EXIT_FOR,
         interrupted="interrupted; indicators not yet delivered are sent first next run",
+        examples=EXAMPLES,
+        exit_codes=SYNC_MEANINGS,
+        notes="constants.py: beside config.py, else ./constants.py, else beside this command, else the "
+        "built-in tables. Guide: docs/sync.md; running it as a service: docs/deployment.md.",
     )
 
 

@@ -17,6 +17,15 @@ from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.wiring import LOCK_WAIT, build_context, load_run_settings
 
 
+def add_config_argument(p: argparse.ArgumentParser) -> None:
+    """--config, the same for every tool that reads config.py (the lookup: config/locate.py)."""
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the settings file (default: ./config.py, else config.py beside this command)",
+    )
+
+
 class LockedRun:
     def __init__(
         self, *, context_factory: ContextFactory = build_context, lock_wait: float = LOCK_WAIT
@@ -28,7 +37,8 @@ class LockedRun:
         self.check_arguments(args)
         # The budget counts from here: reading settings and Key Vault are part of the run.
         deadline = Deadline(self.budget(args), env.monotonic)
-        settings = load_run_settings(Path(args.config), env, verbose=args.verbose)
+        given = Path(args.config) if args.config is not None else None
+        settings = load_run_settings(given, env, verbose=args.verbose)
         refused = self.refuse(args, settings, env)
         if refused is not None:
             return refused

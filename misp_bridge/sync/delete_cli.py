@@ -17,9 +17,9 @@ from misp_bridge.cli import Command, Environment, run_command
 from misp_bridge.config import Settings
 from misp_bridge.config.readers import MAX_DAYS
 from misp_bridge.errors import UsageError
-from misp_bridge.exitcodes import SYNC_EXIT_FOR, SyncExit
+from misp_bridge.exitcodes import DELETE_MEANINGS, SYNC_EXIT_FOR, SyncExit
 from misp_bridge.sync.cleanup import DeleteMode, revoke, select_for_delete
-from misp_bridge.sync.command import LockedRun
+from misp_bridge.sync.command import LockedRun, add_config_argument
 from misp_bridge.sync.context import ContextFactory, RunContext, WorkspaceTarget
 from misp_bridge.sync.indicator import Indicator
 from misp_bridge.sync.wiring import LOCK_WAIT, build_context
@@ -30,17 +30,17 @@ log = logging.getLogger("misp_bridge.delete")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="delete-from-azure.py",
+        usage="%(prog)s (--all | --older-than DAYS | --uuid EVENT) [--config PATH] [--dry-run] [--yes] "
+        "[--verbose] [--version]",
         description="Revoke indicators this tool uploaded to Microsoft Sentinel (revoked: true).",
     )
-    which = p.add_mutually_exclusive_group(required=True)
+    which = p.add_mutually_exclusive_group()  # one is needed: _mode says so in words
     which.add_argument("--all", action="store_true", help="every indicator of our sourcesystem")
     which.add_argument(
         "--older-than", type=int, metavar="DAYS", help="indicators neither created nor updated for DAYS days"
     )
     which.add_argument("--uuid", metavar="EVENT", help="the indicators of one MISP event (its uuid)")
-    p.add_argument(
-        "--config", metavar="PATH", default="config.py", help="settings file (default ./config.py)"
-    )
+    add_config_argument(p)
     p.add_argument("--dry-run", action="store_true", help="list what would be revoked, change nothing")
     p.add_argument(
         "--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)"
@@ -49,7 +49,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# The original's delete-from-azure.py took no flags and revoked the 10 most recently updated indicators
+# of the source without asking; a user running it that way gets this instead of a guess.
+NOTHING_CHOSEN = (
+    "say which indicators to revoke: --all, --older-than DAYS or --uuid EVENT (add --dry-run to list "
+    "them first). misp2sentinel's delete-from-azure.py, run without flags, revoked the 10 most recently "
+    "updated indicators of the source without asking; this one never chooses on its own."
+)
+
+
 def _mode(args: argparse.Namespace) -> DeleteMode:
+    if not (args.all or args.older_than is not None or args.uuid is not None):
+        raise UsageError(NOTHING_CHOSEN)
     if args.older_than is not None:
         if not 0 <= args.older_than <= MAX_DAYS:
             raise UsageError(f"--older-than needs a number of days from 0 to {MAX_DAYS}.")
@@ -118,6 +129,27 @@ def _revoke(ctx: RunContext, target: WorkspaceTarget, chosen: list[Indicator], e
     return bool(result.errors) or count < len(chosen)
 
 
+EXAMPLES = (
+    "--all --dry-run",
+    "--older-than 90",
+    "--uuid 5f1c2a3e-8d4b-4c6f-9e2a-1b3c5d7e9f00 --yes",
+    "--config /etc/misp-bridge/config.py --all --yes",
+)
+
+
+def command(body: Delete | None = None) -> Command:
+    return Command(
+        "delete-from-azure.py",
+        parser,
+        body or Delete(),
+        SYNC_EXIT_FOR,
+        examples=EXAMPLES,
+        exit_codes=DELETE_MEANINGS,
+        notes="Revoking is final: an indicator MISP still offers comes back under a new id with the next "
+        "sync. Without a terminal, --yes is required. Guide: docs/operations.md.",
+    )
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -127,4 +159,4 @@ def main(
 ) -> int:
     """Run delete-from-azure.py; tests hand in the environment, the context factory and the lock wait."""
     body = Delete(context_factory=context_factory, lock_wait=lock_wait)
-    return run_command(Command("delete-from-azure.py", parser, body, SYNC_EXIT_FOR), argv, env)
+    return run_command(command(body), argv, env)

@@ -2,12 +2,16 @@
 
 One `Summary` per run. Global counts (events, attributes, indicators, skipped by reason) and per-workspace
 counts (uploaded, unchanged, rejected, pending, revoked, requests, throttled, ...) are plain integers
-under one lock, so worker threads may count while the main thread streams MISP. `as_dict()` is the
-`--json` output and what the state's run log keeps; `render()` is the text shown on stderr and logged.
+under one lock, so worker threads may count while the main thread streams MISP. At the end the run's exit
+code goes in (`conclude`), so every form says whether the run failed: `as_dict()` is the `--json`
+output and what the state's run log keeps; `render()` is the text for a person (stderr); `log_lines()`
+are the log file's records, ONE line each (key=value, grep-friendly): the run, then each workspace.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +20,21 @@ from typing import Any
 # Per-workspace counters always shown, in this order (others, e.g. "would_upload", follow when non-zero).
 WORKSPACE_KEYS = ("uploaded", "unchanged", "rejected", "pending", "revoked", "requests", "throttled")
 GLOBAL_KEYS = ("events", "attributes", "indicators")
+# Exit code -> the run's result in one word: 0 everything done, 1 finished with something pending or
+# rejected, anything else the run failed (configuration, MISP, Sentinel, the lock).
+RESULTS = {0: "ok", 1: "problems"}
+FAILED = "failed"
+_BARE = re.compile(r"^[A-Za-z0-9_.:/@+-]+$")
+
+
+def result_of(exit_code: int) -> str:
+    return RESULTS.get(exit_code, FAILED)
+
+
+def _kv(key: str, value: Any) -> str:
+    """key=value; a value with spaces or quotes is written as a JSON string (still one line)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{key}={text}" if _BARE.match(text) else f"{key}={json.dumps(text)}"
 
 
 class Summary:
@@ -32,6 +51,13 @@ class Summary:
         self._errors: dict[str, str] = {}
         self._stopped: str | None = None
         self.dry_run = False
+        self.exit_code: int | None = None
+        self.meaning = ""
+
+    def conclude(self, exit_code: int, meaning: str) -> None:
+        """The run's exit code and what it means: every form of the summary says it from now on."""
+        with self._lock:
+            self.exit_code, self.meaning = int(exit_code), meaning
 
     def add_workspace(self, label: str) -> None:
         with self._lock:
@@ -100,8 +126,14 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         elapsed = round(self.elapsed, 3)
         with self._lock:
+            outcome = (
+                {}
+                if self.exit_code is None
+                else {"exit_code": self.exit_code, "result": result_of(self.exit_code)}
+            )
             return {
                 "dry_run": self.dry_run,
+                **outcome,
                 **self._totals,
                 "skipped": dict(sorted(self._skipped.items())),
                 "workspaces": {
@@ -112,14 +144,20 @@ class Summary:
                 **({"stopped": self._stopped} if self._stopped is not None else {}),
             }
 
-    def render(self) -> str:
-        """A few human lines: the totals, the skips, one line per workspace."""
-        data = self.as_dict()
-        head = "Dry run (nothing uploaded, state unchanged)" if data["dry_run"] else "Sync finished"
-        lines = [
-            f"{head} in {data['elapsed_seconds']:.1f} s: {data['events']} events, "
+    def _head(self, data: dict[str, Any]) -> str:
+        code = data.get("exit_code", 0)
+        run = "Dry run (nothing uploaded, state unchanged)" if data["dry_run"] else "Sync"
+        verb = {"ok": "finished", "problems": "finished with problems"}.get(result_of(code), "FAILED")
+        why = f": {self.meaning}" if self.meaning and code else ""
+        return (
+            f"{run} {verb} in {data['elapsed_seconds']:.1f} s (exit {code}{why}): {data['events']} events, "
             f"{data['attributes']} attributes seen, {data['indicators']} indicators built."
-        ]
+        )
+
+    def render(self) -> str:
+        """A few human lines: the result and the totals, the skips, one line per workspace."""
+        data = self.as_dict()
+        lines = [self._head(data)]
         if data["skipped"]:
             parts = ", ".join(f"{reason} {n}" for reason, n in data["skipped"].items())
             lines.append(f"  skipped: {parts}")
@@ -136,3 +174,25 @@ class Summary:
         if "stopped" in data:
             lines.append(f"  stopped early: {data['stopped']}; the next run goes on from here")
         return "\n".join(lines)
+
+    def log_lines(self) -> list[str]:
+        """The log file's records: the run, then one per workspace; each one line of key=value."""
+        data = self.as_dict()
+        code = data.get("exit_code", 0)
+        run = [
+            _kv("result", result_of(code)),
+            _kv("exit", code),
+            *([_kv("meaning", self.meaning)] if self.meaning else []),
+            _kv("dry_run", data["dry_run"]),
+            _kv("elapsed_s", data["elapsed_seconds"]),
+            *(_kv(key, data[key]) for key in GLOBAL_KEYS),
+            *(_kv("skipped_" + reason.replace(" ", "_"), n) for reason, n in data["skipped"].items()),
+        ]
+        lines = ["Sync summary: " + " ".join(run)]
+        for label, counters in data["workspaces"].items():
+            fields = [_kv("workspace", label)]
+            fields += [_kv(key, value) for key, value in counters.items() if key != "error"]
+            if "error" in counters:
+                fields.append(_kv("error", counters["error"]))
+            lines.append("Sync summary: " + " ".join(fields))
+        return lines

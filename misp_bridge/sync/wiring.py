@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
+
+from urllib3.exceptions import InsecureRequestWarning
 
 from misp_bridge.azure.http import AzureSender
 from misp_bridge.azure.keyvault import read_secrets, vault_authority
@@ -23,11 +26,15 @@ from misp_bridge.azure.ratelimit import SlidingWindow
 from misp_bridge.azure.token import TOKEN_ATTEMPTS, TokenProvider
 from misp_bridge.azure.upload import SentinelUploader, upload_url
 from misp_bridge.cli import Environment
-from misp_bridge.config import Settings, Workspace, load_settings
+from misp_bridge.config import Settings, Workspace, inspect_config
+from misp_bridge.config.defaults import SENTINEL_RESPONSE_FILE
+from misp_bridge.config.load import usable
+from misp_bridge.config.locate import Lookup
 from misp_bridge.output import logs
 from misp_bridge.sync import cleanup, lookup
 from misp_bridge.sync.context import CleanupPass, ExistingIds, RunContext, WorkspaceTarget, utc_now
 from misp_bridge.sync.convert import options_from_settings
+from misp_bridge.sync.convert.patterns import without_pattern
 from misp_bridge.sync.deadline import Deadline
 from misp_bridge.sync.misp_source import MispSource
 from misp_bridge.sync.state import State, StateStore
@@ -41,8 +48,6 @@ LIMITER_MARGIN = 0.5
 WINDOW_SECONDS = 60.0
 # Seconds a run waits for an earlier one to release the state lock before giving up (exit 5).
 LOCK_WAIT = 10.0
-PARSED_INDICATORS_FILE = "parsed_indicators.txt"
-SENTINEL_RESPONSE_FILE = "sentinel_response.txt"
 
 # Command-line flag (argparse dest) -> the clean-up pass it runs after the upload.
 CLEANUP_PASSES: dict[str, CleanupPass] = {
@@ -183,8 +188,9 @@ def build_context(
     summary.dry_run = dry_run
     owned_state = state is None
     state = state or State.open(settings.state_file)
-    beside = settings.config_path.parent
-    response_log = beside / SENTINEL_RESPONSE_FILE if settings.sentinel_write_response else None
+    work = settings.work_dir  # the state file's directory: writable wherever the state is
+    response_log = work / SENTINEL_RESPONSE_FILE if settings.sentinel_write_response else None
+    parsed = work / settings.parsed_indicators_file if settings.write_parsed_indicators else None
     limiters = _Limiters(settings, window_seconds, monotonic, sleep)
     targets = []
     for ws in settings.ms_auth:
@@ -213,21 +219,37 @@ def build_context(
         deadline=deadline,
         now=now,
         sleep=sleep,
-        parsed_indicators_path=beside / PARSED_INDICATORS_FILE if settings.write_parsed_indicators else None,
+        parsed_indicators_path=parsed,
         response_log_path=response_log,
         closers=(state.close,) if owned_state else (),
     )
 
 
-def load_run_settings(config: Path, env: Environment, *, verbose: bool = False) -> Settings:
-    """Settings for a run of any of the sync's tools: config.py loaded and checked, logging set up from
-    it, Key Vault secrets applied. Shared so script.py and delete-from-azure.py read secrets alike."""
-    settings = load_settings(config, env=env.env)
+def load_run_settings(config: Path | None, env: Environment, *, verbose: bool = False) -> Settings:
+    """Settings for a run of any of the sync's tools: config.py found (config/locate.py), loaded and
+    checked, logging set up from it (then its warnings logged, so the log file has them too), Key Vault
+    secrets applied. Shared so script.py and delete-from-azure.py read settings alike."""
+    places = Lookup.here(env.command_dir)
+    found = places.config(config)
+    settings, issues = inspect_config(found.path, env=env.env, lookup=places)
+    settings = usable(settings, issues)
     logs.configure(settings.log_file, verbose=verbose or settings.verbose_log, stream=env.stderr)
+    constants = settings.constants_path or "the tables built into misp_bridge"
+    log.info("settings from %s (%s); constants from %s", found.path, found.how, constants)
+    for issue in issues:  # misp_verifycert = False among them: its one warning line of the run
+        log.warning("%s", issue)
+    types = without_pattern(settings.upload_indicator_misp_accepted_types, settings.misp_custom_attribute)
+    if types:
+        log.info("accepted types without a STIX pattern, skipped as 'not an indicator type': %s", types)
     if settings.misp_verifycert is False:
-        log.warning("misp_verifycert is False: the MISP server's TLS certificate is not checked")
+        # Said once above; urllib3 would repeat it for every request to MISP.
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     vault = settings.vault_url
     if vault:
-        secrets = read_secrets(vault, authority_host=vault_authority(settings.ms_authority_host, env.env))
+        secrets = read_secrets(
+            vault,
+            authority_host=vault_authority(settings.ms_authority_host, env.env),
+            ca_bundle=str(settings.ms_ca_bundle) if settings.ms_ca_bundle else None,
+        )
         settings = settings.with_secrets(misp_key=secrets.misp_key, client_secret=secrets.client_secret)
     return settings

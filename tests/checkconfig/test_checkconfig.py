@@ -144,13 +144,13 @@ def test_broken_config_lists_every_issue_at_once(tmp_path: Path, run: Run) -> No
         "ERROR config.py: default_confidence must be an integer, got str",
         f"ERROR config.py: state_file cannot be written: {tmp_path / 'plain-file'} is not a writable "
         "directory",
-        f"WARN  config.py is readable by group or others (mode 644) and holds secrets; run chmod 600 {path}",
+        f"WARN  config.py is readable by others (mode 644) and holds secrets; run chmod 600 {path}",
     ]
     lines = [line.strip() for line in output.splitlines()]
     for sentence in expected:
         assert sentence in lines
     assert "note: network checks skipped: fix the configuration errors above first" in lines
-    assert "7 error(s), 3 warning(s), 0 OK: not usable: fix the errors (exit 2)" in lines
+    assert "7 error(s), 3 warning(s), 1 OK: not usable: fix the errors (exit 2)" in lines
     assert "s3cr3t-value-xyz" not in output
 
 
@@ -228,7 +228,8 @@ def test_good_config_as_json(good: Path, run: Run) -> None:
     assert payload["exit"] == code == 0
     areas = [issue["area"] for issue in payload["issues"]]
     assert areas == [
-        "config",
+        "config",  # which files were read
+        "config",  # every setting is valid
         "misp",
         "misp",
         "entra/sentinel-ws",
@@ -439,3 +440,19 @@ def test_top_level_script_runs_from_any_directory(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert json.loads(done.stdout)["exit"] == 2
+
+
+def test_verbose_says_each_check_as_it_runs(
+    good: Path, run: Run, seeded: MispSandbox, azure: AzureSandbox
+) -> None:
+    """check-config had no --verbose (item 10); it now shows each probe, what it found and its time."""
+    code, output = run(good, "--verbose")
+    assert code == 0
+    lines = output.splitlines()
+    for what in ("Key Vault", "MISP", f"workspace {azure.workspace_name}"):
+        assert f"DEBUG: checking {what} ..." in lines
+        assert any(line.startswith(f"DEBUG: checked {what} in ") and " ms: " in line for line in lines), what
+    misp_line = next(line for line in lines if line.startswith("DEBUG: checked MISP in "))
+    assert misp_line.endswith(" ms: ok misp_key; ok misp_event_filters")
+    for secret in secrets_of(seeded, azure):
+        assert secret not in output

@@ -14,6 +14,7 @@ import pytest
 from misp_bridge.config import Issue, Settings, Workspace, inspect_config, load_settings
 from misp_bridge.config import load as settings_module
 from misp_bridge.config.defaults import BUILTIN_CONSTANTS
+from misp_bridge.config.locate import Lookup
 from misp_bridge.errors import ConfigError, ConfigErrors, ConfigFileError
 
 HERE = Path(__file__).resolve().parent
@@ -246,9 +247,9 @@ ISSUES = [
     ("attribute-filter", "misp_event_filters = {'first_seen': '2024-01-01'}", "warning",
      "config.py: misp_event_filters['first_seen'] is dropped without a word by MISP's events search (it "
      "works in attribute searches only)"),
-    ("event-tags-filter", "misp_event_filters = {'include_event_tags': True}", "warning",
-     "config.py: misp_event_filters['include_event_tags'] is dropped without a word by MISP's events "
-     "search (it works in attribute searches only: events always carry their tags; remove it)"),
+    ("decay-filter", "misp_event_filters = {'excludeDecayed': True}", "warning",
+     "config.py: misp_event_filters['excludeDecayed'] is dropped without a word by MISP's events "
+     "search (it works in attribute searches only)"),
     ("flag-filter", "misp_event_filters = {'published': object()}", "error",
      "config.py: misp_event_filters['published'] must be text, a number, True/False or a list of those, "
      "got object"),
@@ -312,7 +313,7 @@ def test_config_readable_by_others_while_holding_secrets(tmp_path: Path) -> None
     settings, issues = inspect_config(path, env={})
     assert settings is not None
     assert sentences(issues) == [
-        f"config.py is readable by group or others (mode 644) and holds secrets; run chmod 600 {path}"
+        f"config.py is readable by others (mode 644) and holds secrets; run chmod 600 {path}"
     ]
 
 
@@ -430,9 +431,7 @@ def test_original_style_config_loads_with_warnings_only(tmp_path: Path) -> None:
     settings, issues = inspect_config(copy_sample("original", tmp_path), env={})
     assert sentences(issues) == [
         "config.py: misp_verifycert is False: TLS certificates are not checked",
-        "config.py: misp_event_filters['includeEventTags'] is dropped without a word by MISP's events search "
-        "(it works in attribute searches only: events always carry their tags; remove it)",
-    ]
+    ]  # includeEventTags (the original's default filters) narrows nothing: no warning for it
     assert settings is not None
     assert settings.misp_verifycert is False
     assert settings.ms_upload_base_url == "https://api.ti.sentinel.azure.com"
@@ -552,17 +551,20 @@ def test_constants_beside_the_config_win_and_missing_names_keep_defaults(tmp_pat
     assert settings.misp_confidence['misp:confidence-level="usually-confident"'] == 75
 
 
-def test_project_constants_used_when_none_beside_the_config(minimal: Settings) -> None:
-    assert minimal.constants_path == ROOT / "constants.py"
-    assert "misp-galaxy:" in minimal.misp_tags_ignore
+def test_project_constants_found_beside_the_command(tmp_path: Path) -> None:
+    lookup = Lookup(cwd=tmp_path, command_dir=ROOT)
+    settings, issues = inspect_config(write_config(tmp_path / "cfg", MINIMAL), env={}, lookup=lookup)
+    assert issues == []
+    assert settings is not None
+    assert settings.constants_path == ROOT / "constants.py"
+    assert "misp-galaxy:" in settings.misp_tags_ignore
     assert (
-        minimal.tlp_marking_object_definition["tlp:clear"]
-        == minimal.tlp_marking_object_definition["tlp:white"]
+        settings.tlp_marking_object_definition["tlp:clear"]
+        == settings.tlp_marking_object_definition["tlp:white"]
     )
 
 
-def test_builtin_constants_when_no_file_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(settings_module, "PROJECT_DIR", tmp_path / "no-project")
+def test_builtin_constants_when_no_file_exists(tmp_path: Path) -> None:
     settings, issues = inspect_config(write_config(tmp_path / "cfg", MINIMAL), env={})
     assert issues == []
     assert settings is not None

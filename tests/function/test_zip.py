@@ -27,6 +27,7 @@ DISTRIBUTIONS = {
     "azure.keyvault.secrets": "azure-keyvault-secrets",
     "pymisp": "pymisp",
     "requests": "requests",
+    "urllib3": "requests",  # requests' own dependency: installed with it, at the version it pins
     "msal": "msal",
     "stix2patterns": "stix2-patterns",
     "tenacity": "tenacity",

@@ -65,3 +65,24 @@ def test_a_published_event_reaches_sentinel(real_misp: RealMisp, azure: AzureSan
     before = len(azure.sentinel.upload_requests)
     assert cli.main(["--config", str(config), "--no-progress"], env=Environment(env={})) == 0
     assert len(azure.sentinel.upload_requests) == before
+
+
+def test_the_real_misps_certificate_without_its_ca_is_named(
+    real_misp: RealMisp, azure: AzureSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 9 against the real server: its certificate checked against another CA (the sandbox's) is
+    one line naming TLS, the MISP URL, OpenSSL's reason and misp_verifycert; exit 3."""
+    if real_misp.ca is False:
+        pytest.skip("this real MISP is reached without TLS verification")
+    config = _config(tmp_path, real_misp, azure, real_misp.tag())
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(repr(real_misp.ca), repr(str(azure.ca_path))),
+        encoding="utf-8",
+    )
+
+    code = cli.main(["--config", str(config), "--no-progress"], env=Environment(env={}))
+
+    assert code == 3
+    [line] = [x for x in capsys.readouterr().err.splitlines() if "TLS" in x]
+    assert line.startswith(f"ERROR: MISP at {real_misp.url}: its TLS certificate is not trusted (")
+    assert line.endswith("); set misp_verifycert to the CA bundle path.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
-from sandbox.http import App, Request, Response, Server, json_response
+from sandbox.http import App, Request, Response, Server, Trip, TripPoint, json_response
 from sandbox.tls import SandboxCA
 
 
@@ -17,8 +18,10 @@ class Echo(App):
     def __init__(self) -> None:
         super().__init__()
         self.add_route("GET", r"/items/(?P<item>[a-z]+)", self.item)
+        self.handled: list[str] = []
 
     def item(self, request: Request) -> Response:
+        self.handled.append(request.params["item"])
         return json_response(200, {"item": request.params["item"], "q": request.arg("q")})
 
 
@@ -51,3 +54,32 @@ def test_faults(echo: Server, sandbox_ca: SandboxCA) -> None:
     echo.app.faults.html = 1
     assert requests.get(f"{echo.url}/items/abc", verify=verify, timeout=5).text.startswith("<html>")
     assert requests.get(f"{echo.url}/items/abc", verify=verify, timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("at", "handled", "answered"),
+    [("arrival", [], False), ("processed", ["b"], False), ("answered", ["b"], True)],
+)
+def test_a_trip_fires_at_its_request_and_point(
+    echo: Server, sandbox_ca: SandboxCA, at: TripPoint, handled: list[str], answered: bool
+) -> None:
+    """The trip the kill tests use: counted on matching paths only, fired once, at the point asked."""
+    verify = str(sandbox_ca.ca_path)
+    app = echo.app
+    assert isinstance(app, Echo)
+    fired: list[list[str]] = []
+    app.faults.trip = Trip(lambda: fired.append(list(app.handled)), nth=2, only=r"/items/[b-z]", at=at)
+    assert requests.get(f"{echo.url}/items/a", verify=verify, timeout=5).status_code == 200  # not counted
+    assert requests.get(f"{echo.url}/items/c", verify=verify, timeout=5).status_code == 200  # the first
+    if answered:
+        assert requests.get(f"{echo.url}/items/b", verify=verify, timeout=5).json()["item"] == "b"
+    else:
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{echo.url}/items/b", verify=verify, timeout=5)
+    deadline = time.monotonic() + 5  # "answered" fires in the server's thread once the reply is out
+    while not fired and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app.handled == ["a", "c", *handled]
+    assert fired == [["a", "c", *handled]]
+    assert requests.get(f"{echo.url}/items/d", verify=verify, timeout=5).status_code == 200  # fired once
+    assert len(fired) == 1

@@ -160,6 +160,47 @@ def test_demo_runs_every_step_and_exits_zero(tmp_path: Path) -> None:
         assert f"--> {title}: exit 0" in outcome
     assert "=== what the sandboxes hold ===" in done.stdout
     assert "misp_events" in done.stdout and "sentinel_objects" in done.stdout
+    # Nothing points at the demo's sandboxes once they have stopped; the end says how to start lasting ones.
+    assert "Try" not in done.stdout
+    assert done.stdout.rstrip().endswith(f"{launcher_cli.python()} -m sandbox --seed --dir sandbox-run")
+
+
+def test_a_second_demo_starts_from_an_empty_state(tmp_path: Path) -> None:
+    """The sandboxes' data lives in memory: an earlier demo's state file must not make the sync upload
+    nothing into an empty Sentinel."""
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    (directory / "misp2sentinel.db").write_text("stale", encoding="utf-8")
+    (directory / "spool").mkdir()
+    with start_all(directory) as sandboxes:
+        launcher_cli.clear_leftovers(sandboxes.directory)
+    assert not (directory / "misp2sentinel.db").exists() and not (directory / "spool").exists()
+
+
+def test_a_directory_a_running_sandbox_holds_is_refused_and_left_alone(
+    served: tuple[Launched, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` while a sandbox is up overwrote its CA, config.py and keyvault.env before."""
+    run, config = served
+    directory = config.parent
+    before = {
+        name: (directory / name).read_bytes() for name in ("config.py", "sandbox-ca.pem", "keyvault.env")
+    }
+    code = launcher_cli.main(["--demo", "--dir", str(directory)])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"python -m sandbox: error: a sandbox (pid {run.process.pid}) is running with {directory}; "
+        "stop it, or give this one another --dir\n"
+    )
+    assert {name: (directory / name).read_bytes() for name in before} == before
+
+
+def test_a_served_sandbox_prints_lines_that_work(served: tuple[Launched, Path]) -> None:
+    run, config = served
+    text = run.drain()
+    assert f"  {launcher_cli.python()} script.py --config {config}" in text
+    assert f"--key-file {config.parent / 'misp.key'}" in text
+    assert (config.parent / "misp.key").read_text(encoding="utf-8").strip() == load_settings(config).misp_key
 
 
 @pytest.mark.parametrize(

@@ -735,7 +735,7 @@ SETTINGS = {
     "ignore_localtags": False,
     "misp_tags_ignore": ["x:"],
     "misp_allowed_taxonomies": ["tlp"],
-    "misp_confidence": {"c": 1},
+    "misp_confidence": {"C": 1},
     "misp_custom_attribute": {"phone-number"},
     "upload_indicator_misp_accepted_types": ["domain"],
     "tlp_marking_object_definition": {"TLP:WHITE": "marking-definition--x"},
@@ -744,6 +744,7 @@ SETTINGS = {
     "remove_pipe_from_misp_attribute": False,
     "misp_flatten_attributes": False,
     "misp_remove_eventreports": False,
+    "kill_chain_phases": frozenset({"Delivery"}),
 }
 
 
@@ -768,6 +769,7 @@ def test_options_from_settings_reads_every_name() -> None:
         remove_pipe=False,
         flatten_attributes=False,
         remove_eventreports=False,
+        kill_chain_phases=frozenset({"Delivery"}),
     )
 
 

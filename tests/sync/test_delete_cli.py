@@ -202,9 +202,3 @@ def test_role_missing_exits_4(tmp_path: Path, azure: AzureSandbox, seeded: tuple
     code, _, err = run(["--config", str(write_config(tmp_path, azure)), "--all", "--yes"])
     assert code == 4
     assert "Microsoft Sentinel Reader role" in err
-
-
-def test_top_level_script_is_only_the_call() -> None:
-    text = (ROOT / "delete-from-azure.py").read_text(encoding="utf-8")
-    assert "from misp_bridge.sync.delete_cli import main" in text
-    assert "sys.exit(main())" in text

@@ -68,7 +68,9 @@ def test_as_dict_is_json_and_render_names_every_part() -> None:
     assert data["workspaces"]["soc-eu"]["uploaded"] == 7
     assert data["workspaces"]["soc-eu"]["error"].endswith("role missing")
     text = summary.render()
-    assert text.splitlines()[0] == "Sync finished in 2.5 s: 2 events, 10 attributes seen, 7 indicators built."
+    assert text.splitlines()[0] == (
+        "Sync finished in 2.5 s (exit 0): 2 events, 10 attributes seen, 7 indicators built."
+    )
     assert "skipped: not to_ids 3" in text
     assert "workspace soc-eu: uploaded 7, unchanged 0, rejected 0, pending 0" in text
     assert "would_upload" not in text  # zero extras stay out

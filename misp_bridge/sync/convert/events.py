@@ -96,23 +96,30 @@ def dedupe(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def labels(names: Sequence[str], ignore_prefixes: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
-    """De-duplicated tag names minus ignored prefixes, limited to allowed namespaces when any are set."""
+def labels(names: Sequence[str], ignore: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+    """De-duplicated tag names, as the original matched its tables: a tag holding any MISP_TAGS_IGNORE
+    entry is left out, and a non-empty MISP_ALLOWED_TAXONOMIES keeps only tags holding "<taxonomy>:"
+    (both case-insensitive, anywhere in the tag)."""
+    dropped = tuple(entry.strip().lower() for entry in ignore if entry.strip())
+    wanted = tuple(f"{taxonomy.strip().lower()}:" for taxonomy in allowed if taxonomy.strip())
     kept = []
     for name in dedupe(names):
-        if name.startswith(ignore_prefixes):
+        lowered = name.lower()
+        if any(entry in lowered for entry in dropped):
             continue
-        if allowed and name.split(":", 1)[0] not in allowed:
+        if wanted and not any(prefix in lowered for prefix in wanted):
             continue
         kept.append(name)
     return kept
 
 
 def first_match(names: Sequence[str], table: Mapping[str, Any]) -> Any:
-    """The table entry of the first name found in it (names come attribute tags first)."""
+    """The table entry of the first name found in it, case-insensitively (the table's keys are lower
+    case; names come attribute tags first)."""
     for name in names:
-        if name in table:
-            return table[name]
+        found = table.get(name, table.get(name.lower()))
+        if found is not None:
+            return found
     return None
 
 

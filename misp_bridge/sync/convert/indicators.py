@@ -125,11 +125,12 @@ def _tag_facts(attribute: Mapping[str, Any], event: _EventFacts, options: Conver
     confidence = events.first_match(names, options.confidence_map)
     marking = events.tlp_marking(names, options.tlp_markings)
     phases = [events.tag_value(n, _KILL_CHAIN) for n in events.dedupe(names) if n.startswith(_KILL_CHAIN)]
+    known = options.kill_chain_phases  # a constants.py KILL_CHAIN_MARKING_OBJECT_DEFINITION's phases
     return _TagFacts(
         confidence=options.default_confidence if confidence is None else int(confidence),
         threattype=events.threattype(names) or options.default_threattype,
         marking=marking or options.tlp_markings.get(options.default_tlp.lower()),
-        phases=tuple(phase for phase in phases if phase),
+        phases=tuple(phase for phase in phases if phase and (known is None or phase in known)),
         labels=tuple(events.labels(names, options.tags_ignore, options.allowed_taxonomies)),
     )
 

@@ -35,6 +35,7 @@ class ConvertOptions:
     remove_pipe: bool = _D["remove_pipe_from_misp_attribute"]
     flatten_attributes: bool = _D["misp_flatten_attributes"]
     remove_eventreports: bool = _D["misp_remove_eventreports"]
+    kill_chain_phases: frozenset[str] | None = None  # None: every kill-chain:<phase> tag counts
 
 
 def options_from_settings(settings: Settings) -> ConvertOptions:
@@ -50,7 +51,7 @@ def options_from_settings(settings: Settings) -> ConvertOptions:
         ignore_localtags=settings.ignore_localtags,
         tags_ignore=tuple(settings.misp_tags_ignore),
         allowed_taxonomies=tuple(settings.misp_allowed_taxonomies),
-        confidence_map=dict(settings.misp_confidence),
+        confidence_map={str(tag).lower(): level for tag, level in settings.misp_confidence.items()},
         custom_types=frozenset(settings.misp_custom_attribute),
         accepted_types=frozenset(settings.upload_indicator_misp_accepted_types),
         tlp_markings={str(k).lower(): str(v) for k, v in settings.tlp_marking_object_definition.items()},
@@ -59,4 +60,5 @@ def options_from_settings(settings: Settings) -> ConvertOptions:
         remove_pipe=settings.remove_pipe_from_misp_attribute,
         flatten_attributes=settings.misp_flatten_attributes,
         remove_eventreports=settings.misp_remove_eventreports,
+        kill_chain_phases=settings.kill_chain_phases,
     )

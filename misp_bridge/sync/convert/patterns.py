@@ -271,6 +271,12 @@ COMPOSITE: dict[str, tuple[CompositeBuilder, CompositeBuilder]] = {
 INDICATOR_TYPES: frozenset[str] = frozenset(SINGLE) | frozenset(COMPOSITE)
 
 
+def without_pattern(accepted: frozenset[str], custom: frozenset[str]) -> list[str]:
+    """Accepted types no pattern exists for (the original's list has port, published, uuid...): their
+    attributes are skipped as "not an indicator type", never an error."""
+    return sorted(accepted - INDICATOR_TYPES - custom)
+
+
 def reads_as_pattern(value: str) -> bool:
     """True when a value is itself a valid STIX pattern expression (`[ipv4-addr:value NOT = 0]`).
 
