@@ -13,6 +13,13 @@ The folder tree is the architecture (docs/architecture.md has the whole map):
     pandora/      the alert plugin (pandora_to_misp.py)
     sync/         the sync (script.py, delete-from-azure.py)
     checkconfig/  check-config.py
+    function/     the sync as an Azure Function (azure_function/ holds the app)
+
+Where three questions readers ask are answered:
+
+    what happens on HTTP 429 (and 5xx, timeouts, 401) from a Microsoft API   azure/http.py
+    how a MISP attribute, a `domain|ip` one included, becomes a STIX pattern  sync/convert/patterns.py
+    where the plugin's threat level is decided                                pandora/triage/classify.py
 """
 
 __version__ = "0.1.0"
